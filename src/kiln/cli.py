@@ -1,0 +1,127 @@
+"""`kiln` command line: a thin layer over the Python API. Input errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from kiln.errors import KilnError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="kiln: declarative deep learning from one config.")
+out = Console()
+err = Console(stderr=True)
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML run config")],
+    data: Annotated[Optional[str], typer.Option("--data", help="training data (overrides data.train)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run directory (default runs/<label>-<time>)")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="continue a killed run in this directory")] = None,
+    from_model: Annotated[Optional[Path], typer.Option("--from", help="continue training this saved model")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Train a model from CONFIG and write a run directory (model, metrics, history, plots, report)."""
+    import kiln
+
+    model = kiln.train(config, data=data, output=output, resume=resume, from_model=from_model, progress=not quiet)
+    _print_run(model)
+
+
+def _print_run(model: "kiln.Model") -> None:  # noqa: F821
+    from kiln.evaluate import format_metrics_table
+
+    out.print(format_metrics_table(model.metrics))
+    out.print(f"run directory: {model.run_dir}  (report: {model.run_dir / 'report.html'})")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved model or run directory")],
+    data: Annotated[str, typer.Argument(help="labelled data file")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write metrics JSON here")] = None,
+) -> None:
+    """Score a saved model on labelled data."""
+    import kiln
+    from kiln.evaluate import format_metrics_table
+    from kiln.io import write_json
+
+    metrics = kiln.load(model_dir).evaluate(data)
+    out.print(format_metrics_table({"evaluation": metrics}))
+    if output:
+        write_json(output, metrics)
+        out.print(f"metrics written to {output}")
+
+
+@app.command("predict")
+def predict_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved model or run directory")],
+    data: Annotated[str, typer.Argument(help="data file with the input columns")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV")] = Path("predictions.csv"),
+) -> None:
+    """Predict with a saved model, using exactly its training preprocessing."""
+    import kiln
+    from kiln.io import write_text
+
+    preds = kiln.load(model_dir).predict(data)
+    write_text(output, preds.to_csv(index=False))
+    out.print(f"{len(preds)} predictions written to {output}")
+
+
+@app.command("cv")
+def cv_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML run config")],
+    folds: Annotated[int, typer.Option("--folds", "-k", help="number of folds")] = 5,
+    data: Annotated[Optional[str], typer.Option("--data", help="data (overrides data.train)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write results JSON here")] = None,
+) -> None:
+    """k-fold cross-validation: mean ± std of every metric."""
+    import kiln
+    from rich.table import Table
+
+    from kiln.io import write_json
+
+    result = kiln.cross_validate(config, folds=folds, data=data)
+    table = Table(title=f"{folds}-fold cross-validation")
+    table.add_column("metric")
+    table.add_column("mean ± std", justify="right")
+    for name, stats in result["metrics"].items():
+        table.add_row(name, f"{stats['mean']:.4f} ± {stats['std']:.4f}")
+    out.print(table)
+    if output:
+        write_json(output, result)
+
+
+@app.command("quickstart")
+def quickstart_cmd(
+    output: Annotated[Path, typer.Option("--output", "-o", help="run directory")] = Path("runs/quickstart"),
+) -> None:
+    """Train the source material's digit MLP on scikit-learn digits (about half a minute on 2 cores)."""
+    from kiln.quickstart import run
+
+    _print_run(run(output))
+
+
+def main() -> None:
+    """Entry point: turn kiln's input errors into one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except KilnError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

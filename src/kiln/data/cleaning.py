@@ -1,0 +1,69 @@
+"""Cleaning before the split: required columns, duplicates, type coercion, missing labels — all reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kiln.errors import KilnError
+from kiln.features import Feature
+from kiln.features.base import is_missing
+
+
+def check_columns(frame: pd.DataFrame, names: Sequence[str], where: str = "data") -> None:
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        cols = ", ".join(map(str, frame.columns[:30])) + (" ..." if len(frame.columns) > 30 else "")
+        raise KilnError(f"column(s) {missing} not found in {where}; it has: {cols}")
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Array cells (images) become bytes so rows can be compared."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object and len(out) and isinstance(out[col].iloc[0], np.ndarray):
+            out[col] = out[col].map(lambda a: a.tobytes())
+    return out
+
+
+def clean_frame(
+    frame: pd.DataFrame,
+    inputs: Sequence[Feature],
+    outputs: Sequence[Feature],
+    drop_duplicates: bool,
+    where: str = "data",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Return the cleaned frame (used columns only) and a report of every row or value changed."""
+    features = [*inputs, *outputs]
+    check_columns(frame, [f.name for f in features], where)
+    report: dict[str, Any] = {"rows_loaded": len(frame)}
+    if frame.empty:
+        raise KilnError(f"{where} is empty (0 rows)")
+    frame = frame[[f.name for f in features]].copy()
+    if drop_duplicates:
+        dupes = _hashable(frame).duplicated().to_numpy()
+        report["duplicates_dropped"] = int(dupes.sum())
+        frame = frame.loc[~dupes]
+    coerced: dict[str, int] = {}
+    for feature in features:
+        frame[feature.name], changes = feature.clean(frame[feature.name])
+        if changes.get("coerced_non_numeric"):
+            coerced[feature.name] = changes["coerced_non_numeric"]
+        if is_missing(frame[feature.name]).all():
+            raise KilnError(f"column '{feature.name}' in {where} is empty: all {len(frame)} values are missing")
+    if coerced:
+        report["coerced_non_numeric"] = coerced
+    report["missing_values"] = {f.name: int(is_missing(frame[f.name]).sum()) for f in inputs if is_missing(frame[f.name]).any()}
+    no_label = np.zeros(len(frame), dtype=bool)
+    for feature in outputs:
+        no_label |= is_missing(frame[feature.name]).to_numpy()
+    if no_label.any():
+        report["rows_missing_label_dropped"] = int(no_label.sum())
+        frame = frame.loc[~no_label]
+    if frame.empty:
+        raise KilnError(f"{where} has no usable rows after cleaning: {report}")
+    report["rows_used"] = len(frame)
+    return frame.reset_index(drop=True), report

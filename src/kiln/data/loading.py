@@ -1,0 +1,92 @@
+"""Read tables by file extension, or a built-in scikit-learn dataset (`sklearn:digits`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kiln.errors import KilnError, did_you_mean
+from kiln.registry import Registry
+
+READERS: Registry[Callable[[Path], pd.DataFrame]] = Registry("file type")
+BUILTIN: Registry[Callable[[], pd.DataFrame]] = Registry("built-in dataset")
+
+
+@READERS.register(".csv")
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+@READERS.register(".tsv")
+def _tsv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", quoting=3)  # QUOTE_NONE: quotes are text in SST-2 / SMS
+
+
+@READERS.register(".jsonl")
+def _jsonl(path: Path) -> pd.DataFrame:
+    return pd.read_json(path, lines=True)
+
+
+@READERS.register(".parquet")
+def _parquet(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def _sklearn_table(name: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import sklearn.datasets as ds
+
+        bunch = getattr(ds, f"load_{name}")()
+        frame = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])
+        names = getattr(bunch, "target_names", None)
+        frame["target"] = np.asarray(names)[bunch.target] if names is not None and name != "diabetes" else bunch.target
+        return frame
+
+    return load
+
+
+for _name in ("iris", "wine", "breast_cancer", "diabetes"):
+    BUILTIN.register(_name)(_sklearn_table(_name))
+
+
+@BUILTIN.register("digits")
+def _digits() -> pd.DataFrame:
+    """8x8 handwritten digits: an `image` column of 8x8 arrays and an integer `label`."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return pd.DataFrame({"image": list(bunch.images.astype("float32")), "label": bunch.target})
+
+
+def read_table(source: str | Path) -> pd.DataFrame:
+    """Load a dataset: `sklearn:<name>` or a .csv/.tsv/.jsonl/.parquet file."""
+    text = str(source)
+    if text.startswith("sklearn:"):
+        return BUILTIN.get(text.split(":", 1)[1])()
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise KilnError(
+            f"unknown file type '{suffix or path.name}' for {path}{did_you_mean(suffix, READERS)}; "
+            f"valid: {', '.join(READERS.names())}, or sklearn:<{'|'.join(BUILTIN.names())}>"
+        )
+    if not path.is_file():
+        raise KilnError(f"data file not found: {path} (current directory: {Path.cwd()})")
+    try:
+        frame = READERS.get(suffix)(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+def as_frame(data: pd.DataFrame | str | Path | dict | list) -> pd.DataFrame:
+    """Accept a DataFrame, a path, a dict of columns or a list of row dicts."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, (str, Path)):
+        return read_table(data)
+    return pd.DataFrame(data)

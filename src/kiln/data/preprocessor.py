@@ -1,0 +1,66 @@
+"""The fitted preprocessing of a run: features fitted on the training split, applied identically later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+
+from kiln.data.cleaning import check_columns
+from kiln.features import Feature, build_feature
+
+
+@dataclass
+class TensorData:
+    """A split as tensors: inputs and targets keyed by feature name, indexable by row ids."""
+
+    inputs: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def take(self, index: torch.Tensor | slice) -> "TensorData":
+        return TensorData({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.targets.items()})
+
+    def to(self, device: torch.device) -> "TensorData":
+        if device.type == "cpu":
+            return self
+        return TensorData({k: v.to(device) for k, v in self.inputs.items()}, {k: v.to(device) for k, v in self.targets.items()})
+
+
+class Preprocessor:
+    """Input and output features of a config, with their fitted state."""
+
+    def __init__(self, config: Any) -> None:
+        self.inputs: list[Feature] = [build_feature(f, config.preprocessing) for f in config.input_features]
+        self.outputs: list[Feature] = [build_feature(f, config.preprocessing) for f in config.output_features]
+
+    @property
+    def features(self) -> list[Feature]:
+        return [*self.inputs, *self.outputs]
+
+    def fit(self, frame: pd.DataFrame) -> "Preprocessor":
+        for feature in self.features:
+            feature.fit(frame[feature.name])
+        return self
+
+    def transform(self, frame: pd.DataFrame, targets: bool = True, where: str = "data") -> TensorData:
+        needed = [f.name for f in (self.features if targets else self.inputs)]
+        check_columns(frame, needed, where)
+        inputs = {}
+        for f in self.inputs:
+            cleaned, _ = f.clean(frame[f.name])
+            inputs[f.name] = f.transform(cleaned)
+        outs = {f.name: f.encode_target(f.clean(frame[f.name])[0]) for f in self.outputs} if targets else {}
+        return TensorData(inputs, outs)
+
+    def state(self) -> dict[str, Any]:
+        return {f.name: f.state() for f in self.features}
+
+    def load_state(self, state: dict[str, Any]) -> "Preprocessor":
+        for feature in self.features:
+            feature.load_state(state[feature.name])
+        return self

@@ -1,0 +1,16 @@
+"""kiln's user-facing error: one line, no traceback, exit code 2 from the CLI."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class KilnError(Exception):
+    """An error in the user's input (config, data, paths) with a one-line message."""
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """Return ` (did you mean 'x'?)` for the closest option, or an empty string."""
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""

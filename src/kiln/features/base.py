@@ -1,0 +1,85 @@
+"""The feature contract: clean → fit on the training split → transform to tensors, with JSON state."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FeatureConfig(BaseModel):
+    """Fields every feature has; each feature type adds its own and a `type` literal."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+
+
+class Feature:
+    """Base class: turns one column into a tensor, and (for outputs) logits back into predictions."""
+
+    type: ClassVar[str]
+    Config: ClassVar[type[FeatureConfig]]
+    can_be_output: ClassVar[bool] = False
+
+    def __init__(self, config: FeatureConfig, preprocessing: Any = None) -> None:
+        self.config = config
+        self.preprocessing = preprocessing
+        self.fitted = False
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # -- input side ---------------------------------------------------------------------------
+    def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:
+        """Coerce raw values; return the cleaned series and counts of what was changed."""
+        return series, {}
+
+    def fit(self, series: pd.Series) -> None:
+        """Learn state (scalers, vocabularies, label maps) from the training split."""
+        self.fitted = True
+
+    def transform(self, series: pd.Series) -> torch.Tensor:
+        raise TypeError(f"{self.type} feature cannot transform")  # pragma: no cover - abstract
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state learnt by `fit`."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.fitted = True
+
+    def describe(self) -> dict[str, Any]:
+        """What a model needs to build this feature's encoder (sizes, shapes)."""
+        return {}
+
+    # -- output side --------------------------------------------------------------------------
+    output_dim: int = 0
+
+    def encode_target(self, series: pd.Series) -> torch.Tensor:
+        raise TypeError(f"{self.type} feature cannot be an output")
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{self.type} feature cannot be an output")
+
+    def decode(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        """Turn logits into prediction columns (`<name>_prediction`, `<name>_probability_<c>`)."""
+        raise TypeError(f"{self.type} feature cannot be an output")
+
+    def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        raise TypeError(f"{self.type} feature cannot be an output")
+
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
+        """A cheap per-batch sum for the progress bar (e.g. correct predictions)."""
+        raise TypeError(f"{self.type} feature cannot be an output")
+
+
+def is_missing(series: pd.Series) -> pd.Series:
+    """True where a value is missing: NaN/None, or a blank string."""
+    missing = series.isna()
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        missing |= series.astype(str).str.strip().eq("") & ~series.isna()
+    return missing

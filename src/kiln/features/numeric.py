@@ -1,0 +1,112 @@
+"""Numeric features: coercion, imputation, outlier clipping, zscore/minmax scaling, noise augmentation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from kiln.features import FEATURES
+from kiln.features.base import Feature, FeatureConfig
+
+
+class NumericConfig(FeatureConfig):
+    type: Literal["numeric"]
+    normalization: Literal["zscore", "minmax", "none"] = "zscore"
+    noise: float = 0.0  # std of Gaussian noise added in training (inputs, in normalised units)
+    loss: Literal["mse", "mae", "huber"] = "mse"  # outputs only
+
+
+@FEATURES.register("numeric")
+class NumericFeature(Feature):
+    type = "numeric"
+    Config = NumericConfig
+    can_be_output = True
+    output_dim = 1
+
+    def __init__(self, config: NumericConfig, preprocessing: Any = None) -> None:
+        super().__init__(config, preprocessing)
+        self.fill = 0.0
+        self.low: float | None = None
+        self.high: float | None = None
+        self.shift = 0.0
+        self.scale = 1.0
+
+    def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            return series.astype("float64"), {}
+        text = series.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = int((numbers.isna() & text.notna() & text.ne("")).sum())
+        return numbers.astype("float64"), ({"coerced_non_numeric": bad} if bad else {})
+
+    def fit(self, series: pd.Series) -> None:
+        values = series.astype("float64")
+        strategy = getattr(getattr(self.preprocessing, "missing", None), "numeric", "median")
+        self.fill = float({"median": values.median(), "mean": values.mean(), "zero": 0.0}[strategy])
+        values = values.fillna(self.fill)
+        clip = getattr(getattr(self.preprocessing, "outliers", None), "clip_quantiles", None)
+        if clip:
+            self.low, self.high = (float(q) for q in values.quantile(list(clip)))
+            values = values.clip(self.low, self.high)
+        self.shift, self.scale = self._scaler(values.to_numpy())
+        self.fitted = True
+
+    def _scaler(self, values: np.ndarray) -> tuple[float, float]:
+        mode = self.config.normalization
+        if mode == "zscore":
+            std = float(values.std())
+            return float(values.mean()), std if std > 1e-12 else 1.0
+        if mode == "minmax":
+            span = float(values.max() - values.min())
+            return float(values.min()), span if span > 1e-12 else 1.0
+        return 0.0, 1.0
+
+    def _normalise(self, series: pd.Series, clip: bool) -> np.ndarray:
+        values = series.astype("float64").fillna(self.fill)
+        if clip and self.low is not None:
+            values = values.clip(self.low, self.high)
+        return ((values.to_numpy() - self.shift) / self.scale).astype("float32")
+
+    def transform(self, series: pd.Series) -> torch.Tensor:
+        return torch.from_numpy(self._normalise(series, clip=True)).unsqueeze(1)
+
+    def state(self) -> dict[str, Any]:
+        return {"fill": self.fill, "low": self.low, "high": self.high, "shift": self.shift, "scale": self.scale}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({k: state[k] for k in ("fill", "low", "high", "shift", "scale")})
+        self.fitted = True
+
+    def describe(self) -> dict[str, Any]:
+        return {"dim": 1, "noise": self.config.noise}
+
+    # -- output ------------------------------------------------------------------------------
+    def encode_target(self, series: pd.Series) -> torch.Tensor:
+        return torch.from_numpy(self._normalise(series, clip=False))
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred = logits.squeeze(-1)
+        if self.config.loss == "mae":
+            return F.l1_loss(pred, target)
+        if self.config.loss == "huber":
+            return F.huber_loss(pred, target)
+        return F.mse_loss(pred, target)
+
+    def _denormalise(self, values: torch.Tensor) -> np.ndarray:
+        return values.detach().double().cpu().numpy().reshape(-1) * self.scale + self.shift
+
+    def decode(self, logits: torch.Tensor) -> dict[str, np.ndarray]:
+        return {f"{self.name}_prediction": self._denormalise(logits)}
+
+    def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        from kiln.evaluate.metrics import regression_metrics
+
+        loss = float(self.loss(logits, target))
+        return regression_metrics(self._denormalise(target), self._denormalise(logits), loss=loss)
+
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
+        return "mae", float((logits.squeeze(-1) - target).abs().sum()) * self.scale

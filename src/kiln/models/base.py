@@ -1,0 +1,155 @@
+"""The network every model type builds: per-feature encoders → concatenate → hidden layers → heads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from kiln.errors import KilnError
+from kiln.features import Feature
+from kiln.models.augment import GaussianNoise, ImageAugment
+from kiln.models.encoders import FlattenEncoder, activation
+from kiln.models.init import init_weights
+from kiln.registry import Registry
+
+
+class ModelConfig(BaseModel):
+    """Fields shared by all model types."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    hidden: list[int] = []
+    activation: Literal["relu", "sigmoid", "tanh", "gelu", "leaky_relu", "elu", "silu"] = "relu"
+    dropout: float = 0.0
+    init: Literal["xavier", "gaussian", "default"] = "default"
+    init_std: float = 0.02
+
+
+class ModelType:
+    """A model type: its config and how it encodes text and image inputs."""
+
+    Config: ClassVar[type[ModelConfig]]
+    name: ClassVar[str]
+
+    def text_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
+        raise KilnError(f"model type '{self.name}' does not take text inputs; use {_fits('text')}")
+
+    def image_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
+        raise KilnError(f"model type '{self.name}' does not take image inputs; use {_fits('image')}")
+
+    def check(self, inputs: Sequence[Feature]) -> None:
+        """Refuse input sets this model type cannot model."""
+
+
+MODELS: Registry[type[ModelType]] = Registry("model type")
+
+
+def _fits(kind: str) -> str:
+    method = f"{kind}_encoder"
+    return ", ".join(n for n in MODELS.names() if getattr(MODELS.get(n), method) is not getattr(ModelType, method))
+
+
+class ScalarEncoder(nn.Module):
+    """Numeric/binary inputs: a (batch, 1) column, with optional Gaussian noise in training."""
+
+    def __init__(self, noise: float = 0.0) -> None:
+        super().__init__()
+        self.output_dim = 1
+        self.noise = GaussianNoise(noise) if noise > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.noise(x)
+
+
+class CategoryEncoder(nn.Module):
+    """Category ids → one-hot (small vocabularies) or a learnt embedding."""
+
+    def __init__(self, cardinality: int, embedding_dim: int | None = None) -> None:
+        super().__init__()
+        self.cardinality = cardinality
+        if embedding_dim is None and cardinality > 32:
+            embedding_dim = 16
+        self.embedding = nn.Embedding(cardinality, embedding_dim) if embedding_dim else None
+        self.output_dim = embedding_dim or cardinality
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embedding is not None:
+            return self.embedding(x)
+        return nn.functional.one_hot(x, self.cardinality).float()
+
+
+class AugmentedImage(nn.Module):
+    """Image augmentation (training only) in front of an image encoder."""
+
+    def __init__(self, encoder: nn.Module, augmentation: dict[str, Any]) -> None:
+        super().__init__()
+        self.augment = ImageAugment(**augmentation)
+        self.encoder = encoder
+        self.output_dim = encoder.output_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.augment(x))
+
+
+class Network(nn.Module):
+    """Encoders (one per input) → concat → MLP trunk → one linear head per output. Returns logits."""
+
+    def __init__(self, encoders: dict[str, nn.Module], hidden: list[int], act: str, dropout: float, heads: dict[str, int]) -> None:
+        super().__init__()
+        self.input_names = list(encoders)
+        self.output_names = list(heads)
+        self.encoders = nn.ModuleList(encoders.values())
+        width = sum(e.output_dim for e in self.encoders)
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        self.trunk = nn.Sequential(*layers)
+        self.heads = nn.ModuleList(nn.Linear(width, dim) for dim in heads.values())
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        encoded = [enc(inputs[name]) for name, enc in zip(self.input_names, self.encoders)]
+        hidden = self.trunk(torch.cat(encoded, dim=-1) if len(encoded) > 1 else encoded[0])
+        return {name: head(hidden) for name, head in zip(self.output_names, self.heads)}
+
+
+def build_encoder(model: ModelType, cfg: ModelConfig, feature: Feature) -> nn.Module:
+    info = feature.describe()
+    if feature.type in ("numeric", "binary"):
+        return ScalarEncoder(info.get("noise", 0.0))
+    if feature.type == "category":
+        return CategoryEncoder(info["cardinality"], info["embedding_dim"])
+    if feature.type == "text":
+        return model.text_encoder(cfg, info)
+    if feature.type == "image":
+        encoder = model.image_encoder(cfg, info)
+        aug = info.get("augmentation") or {}
+        return AugmentedImage(encoder, aug) if any(aug.values()) else encoder
+    raise KilnError(f"model type '{model.name}' has no encoder for {feature.type} feature '{feature.name}'")
+
+
+def build_network(cfg: ModelConfig, inputs: Sequence[Feature], outputs: Sequence[Feature]) -> Network:
+    """Build the torch network for fitted input and output features."""
+    model = MODELS.get(cfg.type)()
+    model.check(inputs)
+    encoders = {f.name: build_encoder(model, cfg, f) for f in inputs}
+    net = Network(encoders, list(cfg.hidden), cfg.activation, cfg.dropout, {f.name: f.output_dim for f in outputs})
+    init_weights(net, cfg.init, cfg.init_std)
+    return net
+
+
+def flatten_image(info: dict[str, Any]) -> nn.Module:
+    return FlattenEncoder(tuple(info["shape"]))
+
+
+def require(inputs: Sequence[Feature], kind: str, model: str) -> None:
+    if not any(f.type == kind for f in inputs):
+        types = sorted({f.type for f in inputs})
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise KilnError(f"model type '{model}' needs {article} {kind} input feature; this config has {types}")

@@ -1,0 +1,35 @@
+"""`cnn`: convolutional encoder for image inputs (other tabular inputs join at the hidden layers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from torch import nn
+
+from kiln.features import Feature
+from kiln.models.base import MODELS, ModelConfig, ModelType, require
+from kiln.models.encoders import ImageCNNEncoder
+
+
+class CNNConfig(ModelConfig):
+    type: Literal["cnn"]
+    channels: list[int] = [32, 64]
+    kernel_size: int = 3
+    pool: int = 2
+    conv_dropout: float = 0.0
+    hidden: list[int] = [128]
+
+
+@MODELS.register("cnn")
+class CNN(ModelType):
+    name = "cnn"
+    Config = CNNConfig
+
+    def check(self, inputs: Sequence[Feature]) -> None:
+        require(inputs, "image", self.name)
+
+    def image_encoder(self, cfg: CNNConfig, info: dict[str, Any]) -> nn.Module:
+        c, h, w = info["shape"]
+        return ImageCNNEncoder(c, h, w, channels=tuple(cfg.channels), kernel_size=cfg.kernel_size, pool=cfg.pool,
+                               activation=cfg.activation, dropout=cfg.conv_dropout)

@@ -1,0 +1,184 @@
+"""Per-feature input encoders mapping raw tensors to (batch, output_dim) features."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from kiln.models.attention import SinusoidalPositionalEncoding, TransformerEncoderLayer
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """Instantiate the activation called ``name``."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}") from None
+
+
+_activation = activation  # alias: ImageCNNEncoder's ``activation`` argument shadows the function
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of x (batch, seq, dim) over positions where mask (batch, seq) is True; 0 if none."""
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+class TextBagEncoder(nn.Module):
+    """Masked mean of token embeddings (token 0 = padding)."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 64) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.output_dim = embedding_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _masked_mean(self.embedding(x), x != 0)
+
+
+class TextRNNEncoder(nn.Module):
+    """Embedding followed by stacked LSTM/GRU layers over packed sequences.
+
+    One recurrent module per entry of ``hidden``; output is the final hidden state
+    of the last layer (both directions concatenated when bidirectional).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 64,
+        hidden: Sequence[int] = (128,),
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        cells = {"lstm": nn.LSTM, "gru": nn.GRU}
+        if cell not in cells or not hidden:
+            raise ValueError(f"cell must be one of {sorted(cells)} and hidden non-empty")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        dirs = 2 if bidirectional else 1
+        sizes = [embedding_dim] + [h * dirs for h in hidden[:-1]]
+        self.rnns = nn.ModuleList(
+            cells[cell](n_in, h, batch_first=True, bidirectional=bidirectional) for n_in, h in zip(sizes, hidden)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.bidirectional = bidirectional
+        self.output_dim = hidden[-1] * dirs
+
+    def forward(self, x: Tensor) -> Tensor:
+        lengths = (x != 0).sum(1).clamp(min=1).cpu()
+        out = self.embedding(x)
+        final: Tensor | None = None
+        for i, rnn in enumerate(self.rnns):
+            if i:
+                out = self.dropout(out)
+            packed = pack_padded_sequence(out, lengths, batch_first=True, enforce_sorted=False)
+            packed_out, state = rnn(packed)
+            h_n = state[0] if isinstance(state, tuple) else state
+            final = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.bidirectional else h_n[-1]
+            if i < len(self.rnns) - 1:
+                out, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
+        assert final is not None
+        return final
+
+
+class TextTransformerEncoder(nn.Module):
+    """Embedding * sqrt(d) + positions -> pre-norm layers -> LayerNorm -> masked mean pool."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        ff_dim: int | None = None,
+        dropout: float = 0.1,
+        max_length: int = 512,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        self.positions = SinusoidalPositionalEncoding(d_model, max_length)
+        self.drop = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            TransformerEncoderLayer(d_model, heads, ff_dim or 4 * d_model, dropout) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.scale = math.sqrt(d_model)
+        self.output_dim = d_model
+
+    def forward(self, x: Tensor) -> Tensor:
+        mask = x != 0
+        h = self.drop(self.positions(self.embedding(x) * self.scale))
+        for layer in self.layers:
+            h = layer(h, mask)
+        return _masked_mean(self.norm(h), mask)
+
+
+class ImageCNNEncoder(nn.Module):
+    """Conv -> BatchNorm -> activation -> MaxPool blocks, then flatten."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        height: int,
+        width: int,
+        channels: Sequence[int] = (32, 64),
+        kernel_size: int = 3,
+        pool: int = 2,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        h, w, c_in = height, width, in_channels
+        for c_out in channels:
+            blocks += [
+                nn.Conv2d(c_in, c_out, kernel_size, padding="same"),
+                nn.BatchNorm2d(c_out),
+                _activation(activation),
+            ]
+            if pool > 1 and h >= pool and w >= pool:
+                blocks.append(nn.MaxPool2d(pool))
+                h, w = h // pool, w // pool
+            if dropout > 0:
+                blocks.append(nn.Dropout(dropout))
+            c_in = c_out
+        blocks.append(nn.Flatten())
+        self.net = nn.Sequential(*blocks)
+        self.input_shape = (in_channels, height, width)
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            self.output_dim = int(self.net(torch.zeros(1, *self.input_shape)).shape[1])
+        self.train(was_training)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class FlattenEncoder(nn.Module):
+    """Flatten each sample; output_dim = prod(input_shape)."""
+
+    def __init__(self, input_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.output_dim = math.prod(self.input_shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.size(0), -1)

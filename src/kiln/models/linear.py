@@ -1,0 +1,34 @@
+"""`linear`: linear regression (numeric output) or logistic regression (binary/category output)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import model_validator
+from torch import nn
+
+from kiln.models.base import MODELS, ModelConfig, ModelType, flatten_image
+from kiln.models.encoders import TextBagEncoder
+
+
+class LinearConfig(ModelConfig):
+    type: Literal["linear"]
+    embedding_dim: int = 32  # text inputs: mean of token embeddings
+
+    @model_validator(mode="after")
+    def _no_hidden(self) -> "LinearConfig":
+        if self.hidden:
+            raise ValueError("a linear model has no hidden layers; use type: mlp")
+        return self
+
+
+@MODELS.register("linear")
+class Linear(ModelType):
+    name = "linear"
+    Config = LinearConfig
+
+    def text_encoder(self, cfg: LinearConfig, info: dict[str, Any]) -> nn.Module:
+        return TextBagEncoder(info["vocab_size"], cfg.embedding_dim)
+
+    def image_encoder(self, cfg: LinearConfig, info: dict[str, Any]) -> nn.Module:
+        return flatten_image(info)

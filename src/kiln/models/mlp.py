@@ -1,0 +1,28 @@
+"""`mlp`: a multi-layer perceptron over all inputs (text as a bag of embeddings, images flattened)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import nn
+
+from kiln.models.base import MODELS, ModelConfig, ModelType, flatten_image
+from kiln.models.encoders import TextBagEncoder
+
+
+class MLPConfig(ModelConfig):
+    type: Literal["mlp"]
+    hidden: list[int] = [64, 32]
+    embedding_dim: int = 64
+
+
+@MODELS.register("mlp")
+class MLP(ModelType):
+    name = "mlp"
+    Config = MLPConfig
+
+    def text_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
+        return TextBagEncoder(info["vocab_size"], cfg.embedding_dim)
+
+    def image_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
+        return flatten_image(info)

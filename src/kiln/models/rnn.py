@@ -1,0 +1,34 @@
+"""`rnn`: embedding → stacked LSTM/GRU layers over packed (unpadded) sequences, for text inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from torch import nn
+
+from kiln.features import Feature
+from kiln.models.base import MODELS, ModelConfig, ModelType, require
+from kiln.models.encoders import TextRNNEncoder
+
+
+class RNNConfig(ModelConfig):
+    type: Literal["rnn"]
+    cell: Literal["lstm", "gru"] = "lstm"
+    embedding_dim: int = 64
+    rnn_hidden: list[int] = [128]
+    bidirectional: bool = False
+    rnn_dropout: float = 0.0
+
+
+@MODELS.register("rnn")
+class RNN(ModelType):
+    name = "rnn"
+    Config = RNNConfig
+
+    def check(self, inputs: Sequence[Feature]) -> None:
+        require(inputs, "text", self.name)
+
+    def text_encoder(self, cfg: RNNConfig, info: dict[str, Any]) -> nn.Module:
+        return TextRNNEncoder(info["vocab_size"], cfg.embedding_dim, hidden=tuple(cfg.rnn_hidden), cell=cfg.cell,
+                              bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout)

@@ -1,0 +1,20 @@
+"""`kiln quickstart`: the source material's MNIST-style digit MLP on scikit-learn's bundled digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kiln
+
+CONFIG: dict[str, Any] = {
+    "data": {"train": "sklearn:digits", "split": {"validation": 0.2, "test": 0.2, "seed": 42}},
+    "input_features": [{"name": "image", "type": "image"}],
+    "output_features": [{"name": "label", "type": "category"}],
+    "model": {"type": "mlp", "hidden": [256, 128], "dropout": 0.4, "activation": "relu"},
+    "trainer": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001},
+}
+
+
+def run(output: str | Path = "runs/quickstart", progress: bool = True) -> kiln.Model:
+    return kiln.train(CONFIG, output=output, progress=progress)

@@ -1,0 +1,37 @@
+"""Thread settings and seeding, chosen deliberately for small shared CPUs."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: the argument, else $KILN_THREADS, else all cores up to 4.
+
+    OpenMP's wait policy is set to PASSIVE in `kiln/__init__.py` before torch loads, so idle
+    threads sleep instead of spinning on a core another process needs.
+    """
+    if threads is None:
+        env = os.environ.get("KILN_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        threads = int(env) if env else min(4, os.cpu_count() or 1)
+    threads = max(1, int(threads))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,60 @@
+"""Optimizers and learning-rate schedules from the trainer config."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau, StepLR
+
+from kiln.registry import Registry
+
+OPTIMIZERS: Registry[Any] = Registry("optimizer")
+
+
+@OPTIMIZERS.register("sgd")
+def _sgd(params: Any, cfg: Any) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.l2)
+
+
+@OPTIMIZERS.register("adam")
+def _adam(params: Any, cfg: Any) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
+
+
+@OPTIMIZERS.register("adamw")
+def _adamw(params: Any, cfg: Any) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
+
+
+@OPTIMIZERS.register("rmsprop")
+def _rmsprop(params: Any, cfg: Any) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=cfg.learning_rate, momentum=cfg.momentum if cfg.momentum < 1 else 0.0, weight_decay=cfg.l2)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
+    """L2 is applied as weight decay (the gradient of λ/2·‖w‖²); L1 is added to the loss by the trainer."""
+    return OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> tuple[LRScheduler | ReduceLROnPlateau | None, str]:
+    """Return (scheduler, when) where `when` is "step", "epoch" or "plateau"."""
+    sched = cfg.lr_schedule
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = int(sched.warmup if sched.warmup >= 1 else sched.warmup * total)
+    floor = sched.min_lr / cfg.learning_rate
+    if sched.type == "step":
+        return StepLR(optimizer, step_size=sched.step_size, gamma=sched.gamma), "epoch"
+    if sched.type == "plateau":
+        return ReduceLROnPlateau(optimizer, factor=sched.factor, patience=sched.patience, min_lr=sched.min_lr), "plateau"
+    if sched.type == "cosine":
+        return LambdaLR(optimizer, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))), "step"
+    if sched.type == "linear_warmup":
+        def ramp(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(floor, 1.0 - (step - warmup) / max(1, total - warmup))
+
+        return LambdaLR(optimizer, ramp), "step"
+    return None, "none"
