@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from kiln.errors import KilnError
 
@@ -106,22 +108,49 @@ def quickstart_cmd(
     _print_run(run(output))
 
 
+def _click_exception() -> type[Exception]:
+    """click's base exception: recent typer vendors click, older typer uses the click package."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class _WarningLine(logging.Handler):
+    """kiln's warnings (e.g. values coerced while cleaning) as one `warning: ...` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+
+def _show_warnings() -> None:
+    """The Python API is silent by default; the command line shows kiln's warnings."""
+    logger = logging.getLogger("kiln")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+
+
 def main() -> None:
     """Entry point: turn kiln's input errors into one line on stderr and exit code 2."""
+    _show_warnings()
     try:
         app(standalone_mode=False)
     except KilnError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
+    except _click_exception() as exc:  # usage errors: unknown option or command, missing argument
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(2)  # the help text is already printed
+        ctx = getattr(exc, "ctx", None)
+        _error(exc.format_message() + (f" (see '{ctx.command_path} --help')" if ctx is not None else ""))
+        sys.exit(getattr(exc, "exit_code", 2))
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+if __name__ == "__main__":
+    main()

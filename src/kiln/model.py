@@ -50,7 +50,7 @@ class Model:
         """Predictions (and class probabilities) for each row, in input order."""
         frame = as_frame(data)
         if frame.empty:
-            raise KilnError("no rows to predict")
+            raise KilnError("prediction data is empty (0 rows)")
         logits = self._logits(self.preprocessor.transform(frame, targets=False, where="prediction data"))
         columns: dict[str, Any] = {}
         for feature in self.preprocessor.outputs:

@@ -53,6 +53,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
 def load_config(source: Any) -> "RunConfig":  # noqa: F821
     """Build a validated RunConfig from a path, a dict or a RunConfig."""
     from kiln.config.schema import RunConfig
@@ -63,7 +66,10 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise KilnError("config error at " + explain(exc, raw)) from None
+        where = explain(exc, raw)
+        raise KilnError(("config error: " if where.startswith(":") else "config error at ") + where.lstrip(": ")) from None
+    if not _DEVICE.match(config.trainer.device):
+        raise KilnError(f"config error at trainer.device: '{config.trainer.device}' is not a device; valid: auto, cpu, cuda, cuda:N, mps")
     for field in ("train", "validation", "test"):
         value = getattr(config.data, field)
         if value and not value.startswith("sklearn:"):
@@ -72,27 +78,72 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
 
 
 def explain(exc: ValidationError, raw: dict[str, Any]) -> str:
-    """Turn pydantic's first error into `field.path: what is wrong; valid: ...`."""
-    err = exc.errors()[0]
-    loc = list(err["loc"])
+    """Turn pydantic's first error into `field.path: what is wrong; valid: ...`.
+
+    Root-level errors (cross-field checks) come back as `: message`.
+    """
+    errors = exc.errors()
+    err = errors[0]
+    loc = _clean_loc(list(err["loc"]), raw)
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    where = _path(loc)
     if kind == "union_tag_invalid":
         options = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        what = "feature type" if loc and loc[0] in ("input_features", "output_features") else "type"
-        return f"{_path(loc)}.type: unknown {what} '{ctx.get('tag')}'{did_you_mean(ctx.get('tag'), options)}; valid: {', '.join(options)}"
+        what = "feature type" if loc and loc[0] in ("input_features", "output_features") else "model type" if loc[:1] == ["model"] else "type"
+        return f"{where}.type: unknown {what} '{ctx.get('tag')}'{did_you_mean(ctx.get('tag'), options)}; valid: {', '.join(options)}"
     if kind == "union_tag_not_found":
-        return f"{_path(loc)}: missing 'type'"
+        options = ", ".join((MODELS if loc[:1] == ["model"] else FEATURES).names())
+        return f"{where}: missing 'type'; valid: {options}"
+    branches = [e for e in errors if _clean_loc(list(e["loc"]), raw) == loc]
+    if len(branches) > 1 and len(err["loc"]) > len(loc):  # every member of a union (e.g. int | 'full') failed
+        expected = " or ".join(dict.fromkeys(_expected(e) for e in branches))
+        return f"{where}: {value!r} is not allowed; expected {expected}"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        return f"{_path(loc)}: '{value}' is not allowed{did_you_mean(value, options)}; valid: {', '.join(options)}"
+        return f"{where}: '{value}' is not allowed{did_you_mean(value, options)}; valid: {', '.join(options)}"
     if kind == "extra_forbidden":
         valid = _fields_at(loc[:-1], raw)
         hint = did_you_mean(loc[-1], valid) if valid else ""
-        return f"{_path(loc)}: unknown key '{loc[-1]}'{hint}" + (f"; valid: {', '.join(valid)}" if valid else "")
+        return f"{where}: unknown key '{loc[-1]}'{hint}" + (f"; valid: {', '.join(valid)}" if valid else "")
     if kind == "missing":
-        return f"{_path(loc)}: required field is missing"
-    message = err["msg"].removeprefix("Value error, ")
-    return f"{_path(loc)}: {message}" + (f" (got {value!r})" if kind != "value_error" and _short(value) else "")
+        return f"{where}: required field is missing"
+    message = err["msg"].removeprefix("Value error, ").replace("Input should be", "should be").replace("List should", "should")
+    message = re.sub(r" or instance of \w+| after validation", "", message)
+    prefix = "" if not loc else where
+    return f"{prefix}: {message}" + (f" (got {value!r})" if kind != "value_error" and _short(value) else "")
+
+
+def _expected(err: Any) -> str:
+    """What one member of a union wanted, e.g. `an integer` or `'full'`."""
+    if err["type"] == "literal_error":
+        return str((err.get("ctx") or {}).get("expected", ""))
+    text = err["msg"].split(",")[0].removeprefix("Input should be ").removeprefix("a valid ")
+    return {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true/false"}.get(text, text)
+
+
+_UNKNOWN = object()
+
+
+def _clean_loc(loc: list[Any], raw: Any) -> list[Any]:
+    """Drop the union-member tags pydantic adds to a location (`numeric`, `mlp`, `int`, `literal['full']`)."""
+    out: list[Any] = []
+    node: Any = raw
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict) and last:
+            pass  # a missing field
+        elif (out and isinstance(out[-1], int) and part in FEATURES) or (out == ["model"] and part in MODELS):
+            continue  # the feature or model type that pydantic picked
+        elif node is not _UNKNOWN and not isinstance(node, (dict, list)):
+            continue  # a scalar value: what follows names a union member (int, literal[...])
+        else:
+            node = _UNKNOWN
+        out.append(part)
+    return out
 
 
 def _short(value: Any) -> bool:
@@ -104,8 +155,6 @@ def _path(loc: list[Any]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in FEATURES or part in MODELS:
-            continue  # the union member's tag pydantic adds to the location
         else:
             text += ("." if text else "") + str(part)
     return text or "<root>"
@@ -115,30 +164,34 @@ def _fields_at(loc: list[Any], raw: Any) -> list[str]:
     """Valid keys of the config section at `loc` (used to suggest a fix for an unknown key)."""
     from kiln.config.schema import RunConfig
 
-    cls: Any = RunConfig
+    annotation: Any = RunConfig
     node: Any = raw
     for part in loc:
-        if isinstance(part, int) or part in FEATURES or part in MODELS:
-            node = node[part] if isinstance(part, int) and isinstance(node, list) else node
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
-        node = node.get(part) if isinstance(node, dict) else None
-        field = cls.model_fields.get(part)
+        cls = _section_class(annotation, node)
+        field = cls.model_fields.get(part) if cls is not None else None
         if field is None:
             return []
-        cls = _section_class(field.annotation, node)
-        if cls is None:
-            return []
-    return sorted(cls.model_fields)
+        annotation = field.annotation
+        node = node.get(part) if isinstance(node, dict) else None
+    cls = _section_class(annotation, node)
+    return sorted(cls.model_fields) if cls is not None else []
 
 
 def _section_class(annotation: Any, node: Any) -> Any:
     """The pydantic class behind an annotation; for feature/model unions, pick by the node's type."""
     from typing import get_args
 
-    candidates = [annotation, *get_args(annotation)]
-    for arg in list(candidates):
-        candidates += list(get_args(arg))
-    classes = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    classes: list[Any] = []
+    pending = [annotation]
+    while pending:
+        arg = pending.pop()
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            classes.append(arg)
+        else:
+            pending += list(get_args(arg))
     if isinstance(node, dict) and "type" in node:
         for registry in (FEATURES, MODELS):
             if node["type"] in registry:

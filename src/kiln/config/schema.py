@@ -80,7 +80,7 @@ class TrainerConfig(Section):
     eval_batch_size: int = Field(1024, ge=1)
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.9, ge=0)  # sgd and rmsprop
+    momentum: float = Field(0.9, ge=0)  # sgd only
     lr_schedule: ScheduleConfig = ScheduleConfig()
     l1: float = Field(0.0, ge=0)
     l2: float = Field(0.0, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,9 @@ from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.features.base import is_missing
 
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # the API is silent unless the caller configures logging (the CLI does)
+
 
 def check_columns(frame: pd.DataFrame, names: Sequence[str], where: str = "data") -> None:
     missing = [n for n in names if n not in frame.columns]
@@ -21,11 +25,11 @@ def check_columns(frame: pd.DataFrame, names: Sequence[str], where: str = "data"
 
 
 def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Array cells (images) become bytes so rows can be compared."""
+    """Array and list cells (images) become bytes so rows can be compared."""
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object and len(out) and isinstance(out[col].iloc[0], np.ndarray):
-            out[col] = out[col].map(lambda a: a.tobytes())
+        if out[col].dtype == object and len(out) and isinstance(out[col].iloc[0], (np.ndarray, list)):
+            out[col] = out[col].map(lambda a: np.asarray(a).tobytes() if isinstance(a, (np.ndarray, list)) else a)
     return out
 
 
@@ -43,10 +47,6 @@ def clean_frame(
     if frame.empty:
         raise KilnError(f"{where} is empty (0 rows)")
     frame = frame[[f.name for f in features]].copy()
-    if drop_duplicates:
-        dupes = _hashable(frame).duplicated().to_numpy()
-        report["duplicates_dropped"] = int(dupes.sum())
-        frame = frame.loc[~dupes]
     coerced: dict[str, int] = {}
     for feature in features:
         frame[feature.name], changes = feature.clean(frame[feature.name])
@@ -56,6 +56,12 @@ def clean_frame(
             raise KilnError(f"column '{feature.name}' in {where} is empty: all {len(frame)} values are missing")
     if coerced:
         report["coerced_non_numeric"] = coerced
+        counts = ", ".join(f"'{name}' ({n})" for name, n in coerced.items())
+        log.warning("%s: non-numeric values in numeric column(s) were treated as missing: %s", where, counts)
+    if drop_duplicates:
+        dupes = _hashable(frame).duplicated().to_numpy()
+        report["duplicates_dropped"] = int(dupes.sum())
+        frame = frame.loc[~dupes]
     report["missing_values"] = {f.name: int(is_missing(frame[f.name]).sum()) for f in inputs if is_missing(frame[f.name]).any()}
     no_label = np.zeros(len(frame), dtype=bool)
     for feature in outputs:

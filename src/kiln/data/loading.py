@@ -22,7 +22,17 @@ def _csv(path: Path) -> pd.DataFrame:
 
 @READERS.register(".tsv")
 def _tsv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", quoting=3)  # QUOTE_NONE: quotes are text in SST-2 / SMS
+    """Tab-separated; quotes are text (QUOTE_NONE). Rows end at \n only: a stray \r inside a row
+    (SST-2's train.tsv has one before each tab) is stripped instead of splitting the row."""
+    frame = pd.read_csv(path, sep="\t", quoting=3, lineterminator="\n")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in frame.columns:
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+            frame[col] = frame[col].str.rstrip("\r")
+            converted = pd.to_numeric(frame[col], errors="coerce")
+            if converted.notna().sum() == frame[col].notna().sum():
+                frame[col] = converted
+    return frame
 
 
 @READERS.register(".jsonl")

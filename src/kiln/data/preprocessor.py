@@ -10,6 +10,7 @@ import torch
 
 from kiln.data.cleaning import check_columns
 from kiln.features import Feature, build_feature
+from kiln.features._classes import check_classes, label_strings
 
 
 @dataclass
@@ -43,6 +44,10 @@ class Preprocessor:
         return [*self.inputs, *self.outputs]
 
     def fit(self, frame: pd.DataFrame) -> "Preprocessor":
+        for feature in self.outputs:
+            if feature.type in ("binary", "category"):
+                check_classes(sorted(label_strings(frame[feature.name]).dropna().unique()), feature.name,
+                              f"the training split ({len(frame)} row{'s' if len(frame) != 1 else ''})")
         for feature in self.features:
             feature.fit(frame[feature.name])
         return self

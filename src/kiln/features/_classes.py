@@ -37,6 +37,6 @@ def decode_classes(name: str, proba: np.ndarray, classes: list[str]) -> dict[str
     return columns
 
 
-def check_classes(classes: list[str], name: str) -> None:
+def check_classes(classes: list[str], name: str, where: str = "the training data") -> None:
     if len(classes) < 2:
-        raise KilnError(f"output '{name}' has a single class {classes} in the training data; a classifier needs at least two")
+        raise KilnError(f"output '{name}' has a single class {classes} in {where}; a classifier needs at least two")

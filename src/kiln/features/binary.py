@@ -54,7 +54,7 @@ class BinaryFeature(Feature):
 
     def _as_float(self, series: pd.Series) -> np.ndarray:
         labels = label_strings(series)
-        out = (labels == self.classes[1]).astype("float32").to_numpy()
+        out = np.array(labels == self.classes[1], dtype="float32")
         out[labels.isna().to_numpy()] = self.fill
         return out
 

@@ -27,6 +27,9 @@ class ImageConfig(FeatureConfig):
     height: int | None = None  # resize target for image files; inferred for arrays
     width: int | None = None
     channels: int | None = None  # 1 (grayscale) or 3 (RGB); inferred when omitted
+    # global: one mean/std over all pixels; per_pixel: standardise each pixel position (C, H, W) on its own
+    # (constant pixels, e.g. always-blank borders, become 0); none: only scale to [0, 1] by the training maximum
+    normalization: Literal["global", "per_pixel", "none"] = "global"
     augmentation: AugmentationConfig = AugmentationConfig()
 
 
@@ -39,8 +42,8 @@ class ImageFeature(Feature):
         super().__init__(config, preprocessing)
         self.shape: list[int] = []  # C, H, W
         self.max_value = 1.0
-        self.mean = 0.0
-        self.std = 1.0
+        self.mean: float | list[Any] = 0.0  # a float, or a (C, H, W) nested list for per_pixel
+        self.std: float | list[Any] = 1.0
         self.base_dir: Path | None = None
 
     def _load(self, value: Any) -> np.ndarray:
@@ -85,14 +88,24 @@ class ImageFeature(Feature):
         self.shape = list(images.shape[1:])
         self.max_value = float(images.max()) or 1.0
         scaled = images / self.max_value
-        self.mean, self.std = float(scaled.mean()), float(scaled.std()) or 1.0
+        mode = self.config.normalization
+        if mode == "per_pixel":
+            std = scaled.std(axis=0)
+            self.mean = scaled.mean(axis=0).tolist()
+            self.std = np.where(std > 1e-6, std, 1.0).tolist()
+        elif mode == "global":
+            self.mean, self.std = float(scaled.mean()), float(scaled.std()) or 1.0
+        else:
+            self.mean, self.std = 0.0, 1.0
         self.fitted = True
 
     def transform(self, series: pd.Series) -> torch.Tensor:
         images = self._stack(series)
         if len(images) and list(images.shape[1:]) != self.shape:
             raise KilnError(f"image feature '{self.name}': images of shape {list(images.shape[1:])}, model expects {self.shape}")
-        return torch.from_numpy(((images / self.max_value - self.mean) / self.std).astype("float32"))
+        mean = np.asarray(self.mean, dtype="float32")
+        std = np.asarray(self.std, dtype="float32")
+        return torch.from_numpy(((images / self.max_value - mean) / std).astype("float32"))
 
     def state(self) -> dict[str, Any]:
         return {"shape": self.shape, "max_value": self.max_value, "mean": self.mean, "std": self.std}

@@ -30,7 +30,7 @@ def _adamw(params: Any, cfg: Any) -> torch.optim.Optimizer:
 
 @OPTIMIZERS.register("rmsprop")
 def _rmsprop(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=cfg.learning_rate, momentum=cfg.momentum if cfg.momentum < 1 else 0.0, weight_decay=cfg.l2)
+    return torch.optim.RMSprop(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:

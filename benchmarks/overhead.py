@@ -1,0 +1,365 @@
+"""Training-loop overhead of kiln versus a hand-written PyTorch loop doing the same work.
+
+For each workload both sides train the *same* network (``kiln.models.build_network``) from the
+*same* seed on the *same* tensors (kiln's own preprocessing), visiting the *same* mini-batches
+(kiln's per-epoch permutation), with the same optimizer. Only the loop differs:
+
+* kiln:  ``kiln.train(config, output=tmpdir, progress=False)``; per-epoch ``epoch_time`` from
+  ``model.history`` (the training pass only: ``Trainer.fit`` stops the clock before validation,
+  early-stopping bookkeeping and checkpointing). The whole ``kiln.train`` call is timed as well.
+* plain: forward, loss, backward, step, ``running_loss += loss.item() * batch``, timed per epoch
+  with ``time.perf_counter`` around the same span (``train()``, shuffling and the batch loop).
+
+Runs are interleaved (kiln/plain, alternating which goes first) and repeated; the first epoch of
+every run is dropped as warm-up and medians are reported, so that a loaded shared CPU skews both
+sides alike. Usage::
+
+    .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 5] [--threads 1]
+        [--output benchmarks/results/overhead.json] [--workloads digits,titanic] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_RATIO = 1.10
+
+
+def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved kiln/plain run pairs per workload (default 5)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per run; the first is dropped as warm-up (default 5)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op / OpenMP threads (default 1)")
+    p.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "overhead.json"), help="JSON results path")
+    p.add_argument("--workloads", default="digits,titanic", help="comma-separated subset of: digits, titanic")
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed 1-epoch warm-up run of each side")
+    p.add_argument("--check", action="store_true", help=f"exit 1 when a kiln/plain ratio is above {TARGET_RATIO}")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.epochs < 2 or args.threads < 1:
+        p.error("need --repeats >= 1, --epochs >= 2 (the first epoch is dropped) and --threads >= 1")
+    return args
+
+
+ARGS = _parse_args() if __name__ == "__main__" else None
+
+# Threads are fixed deliberately, before torch is imported: OpenMP reads these at load time.
+_THREADS = ARGS.threads if ARGS else 1
+os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+os.environ["MKL_NUM_THREADS"] = str(_THREADS)
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+os.environ["KILN_THREADS"] = str(_THREADS)
+
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(_THREADS)
+
+import kiln  # noqa: E402
+from kiln.api import load_splits  # noqa: E402
+from kiln.config import load_config  # noqa: E402
+from kiln.data.preprocessor import Preprocessor  # noqa: E402
+from kiln.models import build_network  # noqa: E402
+from kiln.runtime import seed_everything, select_device  # noqa: E402
+
+
+# -- workloads ----------------------------------------------------------------------------------
+def _data_dir() -> str:
+    return os.environ.get("KILN_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
+def digits_config(epochs: int, threads: int) -> dict[str, Any]:
+    return {
+        "data": {"train": "sklearn:digits", "split": {"validation": 0.2, "test": 0.2, "seed": 42}},
+        "input_features": [{"name": "image", "type": "image"}],
+        "output_features": [{"name": "label", "type": "category"}],
+        "model": {"type": "mlp", "hidden": [256, 128], "dropout": 0.4, "activation": "relu"},
+        "trainer": {"epochs": epochs, "batch_size": 32, "optimizer": "adam", "learning_rate": 1e-3, "threads": threads},
+    }
+
+
+def titanic_config(epochs: int, threads: int) -> dict[str, Any]:
+    return {
+        "data": {"train": os.path.join(_data_dir(), "titanic", "train.csv")},
+        "input_features": [
+            {"name": "Pclass", "type": "category"},
+            {"name": "Sex", "type": "binary"},
+            *({"name": n, "type": "numeric"} for n in ("Age", "Fare", "SibSp", "Parch")),
+        ],
+        "output_features": [{"name": "Survived", "type": "binary"}],
+        "model": {"type": "mlp", "hidden": [64, 32]},
+        "trainer": {"epochs": epochs, "batch_size": 64, "optimizer": "adam", "learning_rate": 1e-3, "threads": threads},
+    }
+
+
+WORKLOADS = {"digits": digits_config, "titanic": titanic_config}
+
+
+def _available(name: str) -> str | None:
+    """None when the workload can run, else why not."""
+    if name == "titanic":
+        path = titanic_config(1, 1)["data"]["train"]
+        if not os.path.isfile(path):
+            return f"{path} not found (set KILN_DATA)"
+    return None
+
+
+# -- the two sides ------------------------------------------------------------------------------
+@dataclass
+class Run:
+    epoch_times: list[float]
+    train_losses: list[float]
+    total_s: float | None = None  # whole kiln.train call (kiln side only)
+
+
+@dataclass
+class Prepared:
+    """Tensors built once per workload with kiln's own preprocessing, for the plain loop."""
+
+    config: Any
+    pre: Preprocessor
+    inputs: dict[str, torch.Tensor]
+    target: torch.Tensor
+    rows: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(config_dict: dict[str, Any]) -> Prepared:
+    config = load_config(config_dict)
+    frames, _ = load_splits(config)
+    pre = Preprocessor(config).fit(frames["train"])
+    train = pre.transform(frames["train"], where="train split")
+    (out,) = pre.outputs
+    return Prepared(config, pre, train.inputs, train.targets[out.name], len(train))
+
+
+def run_kiln(config_dict: dict[str, Any]) -> Run:
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
+        gc.collect()
+        tick = time.perf_counter()
+        model = kiln.train(config_dict, output=tmp, progress=False)
+        total = time.perf_counter() - tick
+    return Run([float(r["epoch_time"]) for r in model.history], [float(r["train_loss"]) for r in model.history], total)
+
+
+def run_plain(prep: Prepared, epochs: int) -> Run:
+    """A typical hand-written loop over the same module, batches and optimizer as kiln."""
+    cfg = prep.config.trainer
+    device = select_device(cfg.device)
+    (out,) = prep.pre.outputs
+    if out.type == "category":
+        loss_fn = F.cross_entropy
+    elif out.type == "binary":
+        def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y)
+    else:  # pragma: no cover - both workloads are classifiers
+        raise ValueError(f"unsupported output type {out.type}")
+
+    seed_everything(cfg.seed)  # kiln.train seeds, then builds the network: same initial weights
+    net = build_network(prep.config.model, prep.pre.inputs, prep.pre.outputs).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.l2)
+    inputs = {k: v.to(device) for k, v in prep.inputs.items()}
+    y = prep.target.to(device)
+    n, bs = prep.rows, min(int(cfg.batch_size), prep.rows)
+
+    times: list[float] = []
+    losses: list[float] = []
+    gc.collect()
+    for epoch in range(1, epochs + 1):
+        tick = time.perf_counter()
+        net.train()
+        # Same permutation as kiln's Trainer._train_epoch, so both sides see identical batches.
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)).to(device)
+        running_loss = 0.0
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            logits = net({k: v[idx] for k, v in inputs.items()})[out.name]
+            loss = loss_fn(logits, y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item() * len(idx)
+        train_loss = running_loss / n
+        times.append(time.perf_counter() - tick)
+        losses.append(train_loss)
+    return Run(times, losses)
+
+
+# -- statistics and reporting -------------------------------------------------------------------
+def _measured(runs: list[Run]) -> list[float]:
+    return [t for r in runs for t in r.epoch_times[1:]]  # drop each run's first epoch
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return {"median": v, "p25": v, "p75": v, "min": v}
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": statistics.median(values), "p25": q[0], "p75": q[2], "min": min(values)}
+
+
+def _machine(threads: int) -> dict[str, Any]:
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        affinity = None
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": affinity,
+        "processor": platform.processor() or platform.machine(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "kiln": kiln.__version__,
+        "threads": threads,
+        "torch_num_threads": torch.get_num_threads(),
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KILN_THREADS")},
+        "device": str(select_device("auto")),
+    }
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover
+        return None
+
+
+def _write_json_atomic(path: str, payload: dict[str, Any]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".overhead-", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, Any]:
+    config_dict = WORKLOADS[name](args.epochs, args.threads)
+    prep = prepare(config_dict)
+    batches = -(-prep.rows // min(int(prep.config.trainer.batch_size), prep.rows))
+    log(f"[bold]{name}[/]: {prep.rows} training rows, {batches} batches/epoch")
+    if not args.no_warmup:  # lazy imports (plots, report), allocator and kernel warm-up; not recorded
+        run_kiln(WORKLOADS[name](1, args.threads))
+        run_plain(prep, 1)
+    kiln_runs: list[Run] = []
+    plain_runs: list[Run] = []
+    for r in range(args.repeats):
+        order = ("kiln", "plain") if r % 2 == 0 else ("plain", "kiln")
+        for side in order:
+            if side == "kiln":
+                kiln_runs.append(run_kiln(config_dict))
+            else:
+                plain_runs.append(run_plain(prep, args.epochs))
+        k, p = statistics.median(kiln_runs[-1].epoch_times[1:]), statistics.median(plain_runs[-1].epoch_times[1:])
+        log(f"  repeat {r + 1}/{args.repeats}: kiln {k * 1e3:.2f} ms/epoch, plain {p * 1e3:.2f} ms/epoch, ratio {k / p:.3f}")
+
+    kiln_q, plain_q = _quantiles(_measured(kiln_runs)), _quantiles(_measured(plain_runs))
+    paired = [statistics.median(k.epoch_times[1:]) / statistics.median(p.epoch_times[1:]) for k, p in zip(kiln_runs, plain_runs)]
+    # Same seed, same batches, same module: the per-epoch training losses should agree closely.
+    diffs = [abs(a - b) / max(abs(a), 1e-12) for k, p in zip(kiln_runs, plain_runs) for a, b in zip(k.train_losses, p.train_losses)]
+    ratio = kiln_q["median"] / plain_q["median"]
+    return {
+        "config": config_dict,
+        "train_rows": prep.rows,
+        "batches_per_epoch": batches,
+        "kiln": {
+            "epoch_s": kiln_q,
+            "train_call_s": _quantiles([r.total_s for r in kiln_runs if r.total_s is not None]),
+            "raw_epoch_times_s": [r.epoch_times for r in kiln_runs],
+            "raw_train_call_s": [r.total_s for r in kiln_runs],
+            "train_losses": [r.train_losses for r in kiln_runs],
+        },
+        "plain": {
+            "epoch_s": plain_q,
+            "raw_epoch_times_s": [r.epoch_times for r in plain_runs],
+            "train_losses": [r.train_losses for r in plain_runs],
+        },
+        "ratio": ratio,
+        "paired_ratio_median": statistics.median(paired),
+        "paired_ratios": paired,
+        "within_target": ratio <= TARGET_RATIO,
+        "max_train_loss_rel_diff": max(diffs) if diffs else None,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    names = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        console.print(f"[red]unknown workload(s) {unknown}; valid: {', '.join(WORKLOADS)}[/]")
+        return 2
+
+    result: dict[str, Any] = {
+        "benchmark": "overhead",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": {"repeats": args.repeats, "epochs": args.epochs, "dropped_warmup_epochs": 1,
+                     "warmup_run": not args.no_warmup, "threads": args.threads},
+        "target_ratio": TARGET_RATIO,
+        "machine": _machine(args.threads),
+        "loadavg_start": _loadavg(),
+        "workloads": {},
+        "skipped": {},
+    }
+    console.print(f"threads={args.threads} repeats={args.repeats} epochs={args.epochs} torch={torch.__version__} "
+                  f"cpus={result['machine']['usable_cpus']} loadavg={result['loadavg_start']}")
+    for name in names:
+        why = _available(name)
+        if why:
+            console.print(f"[yellow]skipping {name}: {why}[/]")
+            result["skipped"][name] = why
+            continue
+        result["workloads"][name] = bench_workload(name, args, console.print)
+    result["loadavg_end"] = _loadavg()
+
+    table = Table(title=f"kiln vs plain PyTorch, median train-loop time per epoch (first epoch of each run dropped; "
+                        f"{args.repeats} repeats x {args.epochs - 1} epochs; {args.threads} thread(s))")
+    for col in ("workload", "batches/epoch", "kiln ms/epoch", "plain ms/epoch", "ratio", "paired ratio",
+                f"≤ {TARGET_RATIO:.2f}", "kiln.train total s", "loss rel. diff"):
+        table.add_column(col, justify="left" if col == "workload" else "right")
+    for name, w in result["workloads"].items():
+        k, p = w["kiln"]["epoch_s"], w["plain"]["epoch_s"]
+        diff = w["max_train_loss_rel_diff"]
+        table.add_row(
+            name, str(w["batches_per_epoch"]),
+            f"{k['median'] * 1e3:.2f} [dim]({k['p25'] * 1e3:.2f}–{k['p75'] * 1e3:.2f})[/]",
+            f"{p['median'] * 1e3:.2f} [dim]({p['p25'] * 1e3:.2f}–{p['p75'] * 1e3:.2f})[/]",
+            f"{w['ratio']:.3f}", f"{w['paired_ratio_median']:.3f}",
+            "[green]yes[/]" if w["within_target"] else "[red]no[/]",
+            f"{w['kiln']['train_call_s']['median']:.2f}",
+            "n/a" if diff is None else f"{diff:.1e}",
+        )
+    console.print(table)
+    console.print("[dim]ms/epoch: median (p25–p75). ratio = kiln median / plain median; paired ratio = median over repeats of "
+                  "per-repeat ratios. kiln.train total = the whole call (load, preprocess, train, validate, metrics, plots, "
+                  f"report). loadavg start {result['loadavg_start']} end {result['loadavg_end']}.[/]")
+    _write_json_atomic(args.output, result)
+    console.print(f"wrote {args.output}")
+    if args.check and not all(w["within_target"] for w in result["workloads"].values()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(ARGS))
