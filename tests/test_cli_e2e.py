@@ -132,7 +132,9 @@ def test_killed_process_resumes_to_the_uninterrupted_result(tabular, tmp_path):
     proc.wait()
     assert checkpoint.exists() and not (killed / "metrics.json").exists()
     subprocess.run([*cmd[:-1], "--resume", str(killed)], env=env, check=True)
-    subprocess.run([*cmd, str(tmp_path / "full")], env=env, check=True)
+    import kiln
+
+    kiln.train(config, output=tmp_path / "full")
     resumed = json.loads((killed / "metrics.json").read_text())
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     assert resumed == full

@@ -1,12 +1,22 @@
 """kiln: one declarative config takes a dataset through train → evaluate → predict → serve."""
 
+from __future__ import annotations
+
 import os as _os
+from typing import Any
 
 # Idle OpenMP threads must sleep, not spin, on small shared CPUs (set before torch loads).
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from kiln.api import Model, cross_validate, load, train  # noqa: E402
-from kiln.errors import KilnError  # noqa: E402
-
 __version__ = "0.1.0"
 __all__ = ["KilnError", "Model", "cross_validate", "load", "train", "__version__"]
+_API = {"Model": "kiln.model", "load": "kiln.model", "train": "kiln.api", "cross_validate": "kiln.api", "KilnError": "kiln.errors"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the API lazily, so `kiln --help` answers without loading torch."""
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")

@@ -19,7 +19,7 @@ from kiln.io import read_json, write_json, write_text
 from kiln.model import Model, load
 from kiln.models import build_network
 from kiln.runtime import configure_threads, seed_everything, select_device
-from kiln.train.trainer import Callback, Trainer, checkpoint_epoch
+from kiln.training.trainer import Callback, Trainer, checkpoint_epoch
 
 __all__ = ["Model", "cross_validate", "load", "train"]
 DataArg = pd.DataFrame | str | Path | None

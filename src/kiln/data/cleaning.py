@@ -47,21 +47,22 @@ def clean_frame(
     if frame.empty:
         raise KilnError(f"{where} is empty (0 rows)")
     frame = frame[[f.name for f in features]].copy()
+    if drop_duplicates:
+        dupes = _hashable(frame).duplicated().to_numpy()
+        report["duplicates_dropped"] = int(dupes.sum())
+        frame = frame.loc[~dupes]
     coerced: dict[str, int] = {}
     for feature in features:
         frame[feature.name], changes = feature.clean(frame[feature.name])
         if changes.get("coerced_non_numeric"):
             coerced[feature.name] = changes["coerced_non_numeric"]
-        if is_missing(frame[feature.name]).all():
-            raise KilnError(f"column '{feature.name}' in {where} is empty: all {len(frame)} values are missing")
+        if is_missing(frame[feature.name]).all():  # dropped duplicates repeat kept rows: no loaded value is usable
+            what = "missing or non-numeric" if feature.name in coerced else "missing"
+            raise KilnError(f"column '{feature.name}' in {where} is empty: all {report['rows_loaded']} values are {what}")
     if coerced:
         report["coerced_non_numeric"] = coerced
         counts = ", ".join(f"'{name}' ({n})" for name, n in coerced.items())
         log.warning("%s: non-numeric values in numeric column(s) were treated as missing: %s", where, counts)
-    if drop_duplicates:
-        dupes = _hashable(frame).duplicated().to_numpy()
-        report["duplicates_dropped"] = int(dupes.sum())
-        frame = frame.loc[~dupes]
     report["missing_values"] = {f.name: int(is_missing(frame[f.name]).sum()) for f in inputs if is_missing(frame[f.name]).any()}
     no_label = np.zeros(len(frame), dtype=bool)
     for feature in outputs:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from kiln.errors import KilnError
 
@@ -24,6 +23,8 @@ def split_indices(
     n: int, fraction: float, seed: int, labels: pd.Series | None, name: str = "hold-out"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of (kept, held out) with `fraction` held out."""
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(n)
     if fraction <= 0:
         return index, index[:0]
@@ -63,6 +64,8 @@ def three_way_split(
 
 def kfold_indices(frame: pd.DataFrame, folds: int, seed: int, label: str | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) index pairs for k-fold cross-validation, stratified when possible."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if folds > len(frame):
         raise KilnError(f"--folds {folds} is more than the {len(frame)} usable rows of the data")
     if label is not None:

@@ -1,5 +1,5 @@
 """Training loop, optimizers and schedules."""
 
-from kiln.train.trainer import Trainer
+from kiln.training.trainer import Trainer
 
 __all__ = ["Trainer"]

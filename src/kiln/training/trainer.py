@@ -16,8 +16,8 @@ from kiln.data.preprocessor import TensorData
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.io import load_state, save_state
-from kiln.train.optim import make_optimizer, make_schedule
-from kiln.train.progress import EpochProgress
+from kiln.training.optim import make_optimizer, make_schedule
+from kiln.training.progress import EpochProgress
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
 CHECKPOINT = "checkpoint.safetensors"
