@@ -224,7 +224,7 @@ def test_header_only_dataset(cli, work: Path, frame: pd.DataFrame) -> None:
 def test_empty_file(cli, work: Path) -> None:
     (work / "blank.csv").write_text("")
     cfg = config(work, data={"train": str(work / "blank.csv")})
-    one_line_error(train_with(cli, work, "blank.yaml", cfg), "blank.csv")
+    one_line_error(train_with(cli, work, "blank.yaml", cfg), "blank.csv", "is empty")
 
 
 @pytest.mark.parametrize("label_type", ["binary", "category"])

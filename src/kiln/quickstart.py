@@ -1,4 +1,7 @@
-"""`kiln quickstart`: the source material's MNIST-style digit MLP on scikit-learn's bundled digits."""
+"""`kiln quickstart`: the source material's MNIST-style digit MLP on scikit-learn's bundled digits.
+
+CONFIG must stay identical to examples/digits_mlp.yaml (tests/test_examples.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ import kiln
 
 CONFIG: dict[str, Any] = {
     "data": {"train": "sklearn:digits", "split": {"validation": 0.2, "test": 0.2, "seed": 42}},
-    "input_features": [{"name": "image", "type": "image"}],
+    "input_features": [{"name": "image", "type": "image", "normalization": "per_pixel"}],
     "output_features": [{"name": "label", "type": "category"}],
     "model": {"type": "mlp", "hidden": [256, 128], "dropout": 0.4, "activation": "relu"},
-    "trainer": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001},
+    "trainer": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.002},
 }
 
 

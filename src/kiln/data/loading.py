@@ -87,6 +87,8 @@ def read_table(source: str | Path) -> pd.DataFrame:
         raise KilnError(f"data file not found: {path} (current directory: {Path.cwd()})")
     try:
         frame = READERS.get(suffix)(path)
+    except pd.errors.EmptyDataError:
+        raise KilnError(f"data file {path} is empty (no header row, no rows)") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     frame.attrs["source"] = str(path)
