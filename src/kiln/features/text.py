@@ -1,10 +1,7 @@
-"""Text features: word- or char-level vocabularies learnt on the training split, post-padded ids."""
+"""Text features: a tokenizer fitted on the training split, post-padded id sequences."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -13,21 +10,7 @@ import torch
 
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
-from kiln.registry import Registry
-
-PAD, UNK = "<pad>", "<unk>"
-TOKENIZERS: Registry[Callable[[str], list[str]]] = Registry("tokenizer")
-_WORD = re.compile(r"[\w']+|[^\w\s]")
-
-
-@TOKENIZERS.register("word")
-def word_tokens(text: str) -> list[str]:
-    return _WORD.findall(text)
-
-
-@TOKENIZERS.register("char")
-def char_tokens(text: str) -> list[str]:
-    return list(text)
+from kiln.features.tokenizers import build_tokenizer, tokenizer_from_state
 
 
 class TextConfig(FeatureConfig):
@@ -46,37 +29,36 @@ class TextFeature(Feature):
 
     def __init__(self, config: TextConfig, preprocessing: Any = None) -> None:
         super().__init__(config, preprocessing)
-        self.vocab: list[str] = [PAD, UNK]
+        self.tokenizer = build_tokenizer(
+            config.tokenizer, vocab_size=config.vocab_size, lowercase=config.lowercase, min_frequency=config.min_frequency
+        )
 
-    def _tokens(self, series: pd.Series) -> list[list[str]]:
+    def _texts(self, series: pd.Series) -> list[str]:
         fill = getattr(getattr(self.preprocessing, "missing", None), "text", "")
-        texts = series.fillna(fill).astype(str)
-        if self.config.lowercase:
-            texts = texts.str.lower()
-        tokenize = TOKENIZERS.get(self.config.tokenizer)
-        return [tokenize(t) for t in texts]
+        return series.fillna(fill).astype(str).tolist()
+
+    @property
+    def vocab(self) -> list[str]:
+        return self.tokenizer.vocab
 
     def fit(self, series: pd.Series) -> None:
-        counts = Counter(token for tokens in self._tokens(series) for token in tokens)
-        common = [t for t, n in counts.most_common(max(0, self.config.vocab_size - 2)) if n >= self.config.min_frequency]
-        self.vocab = [PAD, UNK, *common]
+        self.tokenizer.fit(self._texts(series))
         self.fitted = True
 
     def transform(self, series: pd.Series) -> torch.Tensor:
-        index = {t: i for i, t in enumerate(self.vocab)}
         length = self.config.max_length
         ids = np.zeros((len(series), length), dtype="int64")
-        for row, tokens in enumerate(self._tokens(series)):
-            row_ids = [index.get(t, 1) for t in tokens[:length]]
+        for row, row_ids in enumerate(self.tokenizer.encode_batch(self._texts(series))):
+            row_ids = row_ids[:length]
             ids[row, : len(row_ids)] = row_ids
         return torch.from_numpy(ids)
 
     def state(self) -> dict[str, Any]:
-        return {"vocab": self.vocab}
+        return {"tokenizer": self.tokenizer.state()}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.vocab = list(state["vocab"])
+        self.tokenizer = tokenizer_from_state(state["tokenizer"])
         self.fitted = True
 
     def describe(self) -> dict[str, Any]:
-        return {"vocab_size": len(self.vocab), "max_length": self.config.max_length}
+        return {"vocab_size": self.tokenizer.vocab_size, "max_length": self.config.max_length}
