@@ -34,4 +34,8 @@ def select_device(name: str = "auto") -> torch.device:
     """`auto` picks CUDA when available, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from kiln.errors import KilnError
+
+        raise KilnError(f"trainer.device: '{name}' requested but CUDA is not available here; use auto or cpu")
     return torch.device(name)

@@ -126,3 +126,9 @@ def test_interrupted_run_resumes_to_the_same_result(tabular_config, tmp_path):
     for key, value in _weights(full).items():
         assert torch.equal(value, _weights(resumed)[key]), key
     assert resumed.metrics["test"] == full.metrics["test"]
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(tabular_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(KilnError, match="CUDA is not available"):
+        kiln.train(tabular_config(device="cuda"), output=tmp_path / "run")
