@@ -6,16 +6,18 @@ For each workload both sides train the *same* network (``kiln.models.build_netwo
 
 * kiln:  ``kiln.train(config, output=tmpdir, progress=False)``; per-epoch ``epoch_time`` from
   ``model.history`` (the training pass only: ``Trainer.fit`` stops the clock before validation,
-  early-stopping bookkeeping and checkpointing). The whole ``kiln.train`` call is timed as well.
+  early-stopping bookkeeping and checkpointing). The whole ``kiln.train`` call is timed too.
 * plain: forward, loss, backward, step, ``running_loss += loss.item() * batch``, timed per epoch
   with ``time.perf_counter`` around the same span (``train()``, shuffling and the batch loop).
 
 Runs are interleaved (kiln/plain, alternating which goes first) and repeated; the first epoch of
 every run is dropped as warm-up and medians are reported, so that a loaded shared CPU skews both
-sides alike. Usage::
+sides alike. CPU time per epoch (``time.process_time``) is recorded beside wall time: with one
+thread it barely moves when other processes compete for the cores. Usage::
 
     .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 5] [--threads 1]
-        [--output benchmarks/results/overhead.json] [--workloads digits,titanic] [--check]
+        [--output benchmarks/results/overhead.json] [--workloads digits,titanic]
+        [--plain-metric] [--no-warmup] [--check]
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op / OpenMP threads (default 1)")
     p.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "overhead.json"), help="JSON results path")
     p.add_argument("--workloads", default="digits,titanic", help="comma-separated subset of: digits, titanic")
+    p.add_argument("--plain-metric", action="store_true",
+                   help="the plain loop also counts correct predictions each batch, as kiln does for train accuracy")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed 1-epoch warm-up run of each side")
     p.add_argument("--check", action="store_true", help=f"exit 1 when a kiln/plain ratio is above {TARGET_RATIO}")
     args = p.parse_args(argv)
@@ -53,11 +57,14 @@ os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ["KILN_THREADS"] = str(_THREADS)
 
 import gc  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -118,8 +125,9 @@ def _available(name: str) -> str | None:
 # -- the two sides ------------------------------------------------------------------------------
 @dataclass
 class Run:
-    epoch_times: list[float]
+    epoch_times: list[float]  # wall seconds per epoch (kiln: history's epoch_time)
     train_losses: list[float]
+    cpu_times: list[float] = field(default_factory=list)  # process CPU seconds over the same span
     total_s: float | None = None  # whole kiln.train call (kiln side only)
 
 
@@ -132,7 +140,6 @@ class Prepared:
     inputs: dict[str, torch.Tensor]
     target: torch.Tensor
     rows: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(config_dict: dict[str, Any]) -> Prepared:
@@ -144,25 +151,72 @@ def prepare(config_dict: dict[str, Any]) -> Prepared:
     return Prepared(config, pre, train.inputs, train.targets[out.name], len(train))
 
 
+def _trainer_class() -> Any:
+    for module in ("kiln.training.trainer", "kiln.train.trainer"):  # the package was renamed once
+        try:
+            cls = importlib.import_module(module).Trainer
+        except (ImportError, AttributeError):
+            continue
+        if callable(getattr(cls, "_train_epoch", None)):
+            return cls
+    return None
+
+
+@contextmanager
+def _cpu_per_epoch(sink: list[float]) -> Iterator[None]:
+    """Record process CPU time of each `Trainer._train_epoch` call (the span `epoch_time` covers).
+
+    Read-only instrumentation: the method is wrapped for the duration of one kiln.train call and
+    restored after. If the trainer's layout changes, kiln's CPU column is simply left empty.
+    """
+    cls = _trainer_class()
+    if cls is None:
+        yield
+        return
+    original = cls._train_epoch
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            sink.append(time.process_time() - start)
+
+    cls._train_epoch = timed
+    try:
+        yield
+    finally:
+        cls._train_epoch = original
+
+
 def run_kiln(config_dict: dict[str, Any]) -> Run:
-    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp:
+    cpu: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as tmp, _cpu_per_epoch(cpu):
         gc.collect()
         tick = time.perf_counter()
         model = kiln.train(config_dict, output=tmp, progress=False)
         total = time.perf_counter() - tick
-    return Run([float(r["epoch_time"]) for r in model.history], [float(r["train_loss"]) for r in model.history], total)
+    history = model.history
+    return Run([float(r["epoch_time"]) for r in history], [float(r["train_loss"]) for r in history],
+               cpu if len(cpu) == len(history) else [], total)
 
 
-def run_plain(prep: Prepared, epochs: int) -> Run:
+def run_plain(prep: Prepared, epochs: int, count_correct: bool = False) -> Run:
     """A typical hand-written loop over the same module, batches and optimizer as kiln."""
     cfg = prep.config.trainer
     device = select_device(cfg.device)
     (out,) = prep.pre.outputs
     if out.type == "category":
         loss_fn = F.cross_entropy
+
+        def n_correct(logits: torch.Tensor, y: torch.Tensor) -> int:
+            return int((logits.argmax(-1) == y).sum().item())
     elif out.type == "binary":
         def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y)
+
+        def n_correct(logits: torch.Tensor, y: torch.Tensor) -> int:
+            return int(((logits.squeeze(-1) > 0).float() == y).sum().item())
     else:  # pragma: no cover - both workloads are classifiers
         raise ValueError(f"unsupported output type {out.type}")
 
@@ -173,55 +227,59 @@ def run_plain(prep: Prepared, epochs: int) -> Run:
     y = prep.target.to(device)
     n, bs = prep.rows, min(int(cfg.batch_size), prep.rows)
 
-    times: list[float] = []
-    losses: list[float] = []
+    run = Run([], [])
     gc.collect()
     for epoch in range(1, epochs + 1):
-        tick = time.perf_counter()
+        tick, cpu = time.perf_counter(), time.process_time()
         net.train()
         # Same permutation as kiln's Trainer._train_epoch, so both sides see identical batches.
         order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)).to(device)
-        running_loss = 0.0
+        running_loss, correct = 0.0, 0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
+            yb = y[idx]
             logits = net({k: v[idx] for k, v in inputs.items()})[out.name]
-            loss = loss_fn(logits, y[idx])
+            loss = loss_fn(logits, yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             running_loss += loss.item() * len(idx)
+            if count_correct:
+                correct += n_correct(logits.detach(), yb)
         train_loss = running_loss / n
-        times.append(time.perf_counter() - tick)
-        losses.append(train_loss)
-    return Run(times, losses)
+        run.cpu_times.append(time.process_time() - cpu)
+        run.epoch_times.append(time.perf_counter() - tick)
+        run.train_losses.append(train_loss)
+    return run
 
 
 # -- statistics and reporting -------------------------------------------------------------------
-def _measured(runs: list[Run]) -> list[float]:
-    return [t for r in runs for t in r.epoch_times[1:]]  # drop each run's first epoch
+def _measured(runs: list[Run], attr: str = "epoch_times") -> list[float]:
+    return [t for r in runs for t in getattr(r, attr)[1:]]  # drop each run's first epoch
 
 
-def _quantiles(values: list[float]) -> dict[str, float]:
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
     if len(values) < 2:
-        v = values[0] if values else float("nan")
-        return {"median": v, "p25": v, "p75": v, "min": v}
+        return {"median": values[0], "p25": values[0], "p75": values[0], "min": values[0]}
     q = statistics.quantiles(values, n=4, method="inclusive")
     return {"median": statistics.median(values), "p25": q[0], "p75": q[2], "min": min(values)}
 
 
 def _machine(threads: int) -> dict[str, Any]:
     try:
-        affinity = len(os.sched_getaffinity(0))
+        usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        affinity = None
+        usable = None
     return {
         "cpu_count": os.cpu_count(),
-        "usable_cpus": affinity,
+        "usable_cpus": usable,
         "processor": platform.processor() or platform.machine(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "kiln": kiln.__version__,
+        "kiln": getattr(kiln, "__version__", None),
         "threads": threads,
         "torch_num_threads": torch.get_num_threads(),
         "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KILN_THREADS")},
@@ -244,6 +302,9 @@ def _write_json_atomic(path: str, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2)
             fh.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -258,20 +319,20 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
     log(f"[bold]{name}[/]: {prep.rows} training rows, {batches} batches/epoch")
     if not args.no_warmup:  # lazy imports (plots, report), allocator and kernel warm-up; not recorded
         run_kiln(WORKLOADS[name](1, args.threads))
-        run_plain(prep, 1)
+        run_plain(prep, 1, args.plain_metric)
     kiln_runs: list[Run] = []
     plain_runs: list[Run] = []
     for r in range(args.repeats):
-        order = ("kiln", "plain") if r % 2 == 0 else ("plain", "kiln")
-        for side in order:
+        for side in ("kiln", "plain") if r % 2 == 0 else ("plain", "kiln"):
             if side == "kiln":
                 kiln_runs.append(run_kiln(config_dict))
             else:
-                plain_runs.append(run_plain(prep, args.epochs))
+                plain_runs.append(run_plain(prep, args.epochs, args.plain_metric))
         k, p = statistics.median(kiln_runs[-1].epoch_times[1:]), statistics.median(plain_runs[-1].epoch_times[1:])
         log(f"  repeat {r + 1}/{args.repeats}: kiln {k * 1e3:.2f} ms/epoch, plain {p * 1e3:.2f} ms/epoch, ratio {k / p:.3f}")
 
     kiln_q, plain_q = _quantiles(_measured(kiln_runs)), _quantiles(_measured(plain_runs))
+    kiln_cpu, plain_cpu = _quantiles(_measured(kiln_runs, "cpu_times")), _quantiles(_measured(plain_runs, "cpu_times"))
     paired = [statistics.median(k.epoch_times[1:]) / statistics.median(p.epoch_times[1:]) for k, p in zip(kiln_runs, plain_runs)]
     # Same seed, same batches, same module: the per-epoch training losses should agree closely.
     diffs = [abs(a - b) / max(abs(a), 1e-12) for k, p in zip(kiln_runs, plain_runs) for a, b in zip(k.train_losses, p.train_losses)]
@@ -282,20 +343,26 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
         "batches_per_epoch": batches,
         "kiln": {
             "epoch_s": kiln_q,
+            "epoch_cpu_s": kiln_cpu,
             "train_call_s": _quantiles([r.total_s for r in kiln_runs if r.total_s is not None]),
             "raw_epoch_times_s": [r.epoch_times for r in kiln_runs],
+            "raw_epoch_cpu_s": [r.cpu_times for r in kiln_runs],
             "raw_train_call_s": [r.total_s for r in kiln_runs],
             "train_losses": [r.train_losses for r in kiln_runs],
         },
         "plain": {
+            "counts_correct": args.plain_metric,
             "epoch_s": plain_q,
+            "epoch_cpu_s": plain_cpu,
             "raw_epoch_times_s": [r.epoch_times for r in plain_runs],
+            "raw_epoch_cpu_s": [r.cpu_times for r in plain_runs],
             "train_losses": [r.train_losses for r in plain_runs],
         },
         "ratio": ratio,
         "paired_ratio_median": statistics.median(paired),
-        "min_ratio": kiln_q["min"] / plain_q["min"],
         "paired_ratios": paired,
+        "min_ratio": kiln_q["min"] / plain_q["min"],
+        "cpu_ratio": kiln_cpu["median"] / plain_cpu["median"] if kiln_cpu and plain_cpu else None,
         "within_target": ratio <= TARGET_RATIO,
         "max_train_loss_rel_diff": max(diffs) if diffs else None,
     }
@@ -318,7 +385,7 @@ def main(args: argparse.Namespace) -> int:
         "benchmark": "overhead",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {"repeats": args.repeats, "epochs": args.epochs, "dropped_warmup_epochs": 1,
-                     "warmup_run": not args.no_warmup, "threads": args.threads},
+                     "warmup_run": not args.no_warmup, "threads": args.threads, "plain_metric": args.plain_metric},
         "target_ratio": TARGET_RATIO,
         "machine": _machine(args.threads),
         "loadavg_start": _loadavg(),
@@ -338,24 +405,26 @@ def main(args: argparse.Namespace) -> int:
 
     table = Table(title=f"kiln vs plain PyTorch: train-loop time per epoch ({args.repeats} repeats x {args.epochs - 1} epochs "
                         f"after a dropped warm-up epoch, {args.threads} thread(s))")
-    for col in ("workload", "batches", "kiln ms", "plain ms", "ratio", "paired", "min ratio", f"<= {TARGET_RATIO:.2f}",
-                "kiln.train s", "loss diff"):
+    for col in ("workload", "batches", "kiln ms", "plain ms", "ratio", "paired", "min ratio", "cpu ratio",
+                f"<= {TARGET_RATIO:.2f}", "kiln.train s", "loss diff"):
         table.add_column(col, justify="left" if col == "workload" else "right")
     for name, w in result["workloads"].items():
         k, p = w["kiln"]["epoch_s"], w["plain"]["epoch_s"]
-        diff = w["max_train_loss_rel_diff"]
+        diff, cpu = w["max_train_loss_rel_diff"], w["cpu_ratio"]
         table.add_row(
             name, str(w["batches_per_epoch"]), f"{k['median'] * 1e3:.2f}", f"{p['median'] * 1e3:.2f}",
             f"{w['ratio']:.3f}", f"{w['paired_ratio_median']:.3f}", f"{w['min_ratio']:.3f}",
+            "n/a" if cpu is None else f"{cpu:.3f}",
             "[green]yes[/]" if w["within_target"] else "[red]no[/]",
             f"{w['kiln']['train_call_s']['median']:.2f}", "n/a" if diff is None else f"{diff:.0e}",
         )
     console.print(table)
-    console.print("[dim]ms: median epoch time (quartiles and raw times are in the JSON). ratio = kiln median / plain median; "
-                  "paired = median over repeats of per-repeat ratios; min ratio = fastest kiln epoch / fastest plain epoch. "
-                  "kiln.train s = median of the whole call (load, preprocess, train, validate, metrics, plots, report). "
-                  "loss diff = largest relative difference of per-epoch training losses (same work on both sides). "
-                  f"loadavg start {result['loadavg_start']}, end {result['loadavg_end']}.[/]")
+    console.print("[dim]ms: median wall time per epoch (quartiles and raw times are in the JSON). ratio = kiln median / plain "
+                  "median (the target); paired = median of per-repeat ratios; min ratio = fastest kiln epoch / fastest plain "
+                  "epoch; cpu ratio = the same medians in process CPU time. kiln.train s = median of the whole call (load, "
+                  "preprocess, train, validate, metrics, plots, report). loss diff = largest relative difference of the "
+                  f"per-epoch training losses (same work on both sides). plain loop counts correct predictions: "
+                  f"{'yes' if args.plain_metric else 'no'}. loadavg start {result['loadavg_start']}, end {result['loadavg_end']}.[/]")
     _write_json_atomic(args.output, result)
     console.print(f"wrote {args.output}")
     if args.check and not all(w["within_target"] for w in result["workloads"].values()):

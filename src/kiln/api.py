@@ -100,7 +100,14 @@ def train(
 
     `data` overrides `data.train` (a DataFrame or a path); `resume` continues a killed run in that
     directory; `from_model` continues training a saved model on new data with its saved preprocessing.
+    A `task: language_modeling` config trains a GPT instead and returns a kiln.lm.LanguageModel.
     """
+    from kiln.lm.config import is_lm_source  # language models: kiln.lm has its own loop and run layout
+
+    if is_lm_source(config):
+        from kiln.lm import train_lm
+
+        return train_lm(config, data, output, resume, from_model, progress, callbacks)  # type: ignore[return-value]
     config = load_config(config)
     if isinstance(data, (str, Path)):
         config.data.train = str(data)

@@ -74,6 +74,33 @@ def predict_cmd(
     out.print(f"{len(preds)} predictions written to {output}")
 
 
+@app.command("generate")
+def generate_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved language model or its run directory")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="text to continue")],
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", help="tokens to generate")] = 200,
+    temperature: Annotated[float, typer.Option("--temperature", "-t", help="0 = always the most likely token")] = 1.0,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="sample among the k most likely tokens")] = None,
+    top_p: Annotated[Optional[float], typer.Option("--top-p", help="sample within this probability mass")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="random seed (same seed, same text)")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute the context every step (no KV cache)")] = False,
+) -> None:
+    """Generate text with a trained language model, streaming it to stdout (kiln.lm)."""
+    from kiln.lm.model import LanguageModel
+
+    if not model_dir.exists():
+        raise KilnError(f"model directory not found: {model_dir}")
+    model = LanguageModel.load(model_dir)
+    pieces = model.stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache=not no_cache)
+    first = next(pieces, "")  # argument and prompt errors surface before anything is printed
+    sys.stdout.write(prompt + first)
+    sys.stdout.flush()
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
 @app.command("cv")
 def cv_cmd(
     config: Annotated[Path, typer.Argument(help="YAML run config")],
@@ -106,6 +133,16 @@ def quickstart_cmd(
     from kiln.quickstart import run
 
     _print_run(run(output))
+
+
+def _add_serving_commands() -> None:
+    """`kiln serve`, `kiln keys`, `kiln registry`, `kiln monitor` live in kiln.serve.cli (imports stay lazy)."""
+    from kiln.serve.cli import register
+
+    register(app)
+
+
+_add_serving_commands()
 
 
 def _click_exception() -> type[Exception]:

@@ -103,5 +103,10 @@ class Model:
 
 
 def load(path: str | Path) -> Model:
-    """Load a saved model (a model directory or a run directory)."""
+    """Load a saved model (a model directory or a run directory); a language model (model.json
+    kind "language_model") loads as a kiln.lm.LanguageModel."""
+    from kiln.lm.model import LanguageModel, is_language_model_dir
+
+    if is_language_model_dir(path):
+        return LanguageModel.load(path)  # type: ignore[return-value]
     return Model.load(path)

@@ -63,6 +63,8 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
     if isinstance(source, RunConfig):
         return source
     raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source)
+    if "task" in raw:  # `task: language_modeling` configs are LMConfig (kiln.lm), see load_any_config
+        raise KilnError(f"config error: this is a '{raw['task']}' task config; only `kiln train` / kiln.train / load_any_config accept it")
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -77,10 +79,18 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
     return config
 
 
-def explain(exc: ValidationError, raw: dict[str, Any]) -> str:
+def load_any_config(source: Any) -> Any:
+    """A RunConfig, or an LMConfig (kiln.lm) when the config has `task: language_modeling`."""
+    from kiln.lm.config import is_lm_source, load_lm_config
+
+    return load_lm_config(source) if is_lm_source(source) else load_config(source)
+
+
+def explain(exc: ValidationError, raw: dict[str, Any], schema: Any = None) -> str:
     """Turn pydantic's first error into `field.path: what is wrong; valid: ...`.
 
-    Root-level errors (cross-field checks) come back as `: message`.
+    Root-level errors (cross-field checks) come back as `: message`. `schema` is the validated
+    model class (RunConfig by default; e.g. kiln.lm.config.LMConfig), used to suggest valid keys.
     """
     errors = exc.errors()
     err = errors[0]
@@ -102,7 +112,7 @@ def explain(exc: ValidationError, raw: dict[str, Any]) -> str:
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         return f"{where}: '{value}' is not allowed{did_you_mean(value, options)}; valid: {', '.join(options)}"
     if kind == "extra_forbidden":
-        valid = _fields_at(loc[:-1], raw)
+        valid = _fields_at(loc[:-1], raw, schema)
         hint = did_you_mean(loc[-1], valid) if valid else ""
         return f"{where}: unknown key '{loc[-1]}'{hint}" + (f"; valid: {', '.join(valid)}" if valid else "")
     if kind == "missing":
@@ -160,11 +170,11 @@ def _path(loc: list[Any]) -> str:
     return text or "<root>"
 
 
-def _fields_at(loc: list[Any], raw: Any) -> list[str]:
+def _fields_at(loc: list[Any], raw: Any, schema: Any = None) -> list[str]:
     """Valid keys of the config section at `loc` (used to suggest a fix for an unknown key)."""
     from kiln.config.schema import RunConfig
 
-    annotation: Any = RunConfig
+    annotation: Any = schema or RunConfig
     node: Any = raw
     for part in loc:
         if isinstance(part, int):

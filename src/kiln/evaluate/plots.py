@@ -46,29 +46,30 @@ def _second_panel(history: pd.DataFrame) -> tuple[str, list[str]] | None:
     return None
 
 
-def _draw_curves(ax: plt.Axes, history: pd.DataFrame, columns: list[str], ylabel: str) -> None:
+def _draw_curves(ax: plt.Axes, history: pd.DataFrame, columns: list[str], ylabel: str, x: str = "epoch") -> None:
     for col in columns:
-        rows = history[["epoch", col]].dropna()
-        ax.plot(rows["epoch"], rows[col], marker="o", markersize=3, label=col)
-    ax.set_xlabel("epoch")
+        rows = history[[x, col]].dropna()
+        ax.plot(rows[x], rows[col], marker="o", markersize=3, label=col)
+    ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend()
 
 
-def plot_loss_curves(history: pd.DataFrame, path: Path) -> Path:
-    """Plot loss per epoch, plus an accuracy (or r2) panel when such columns exist."""
-    missing = {"epoch", "train_loss"} - set(history.columns)
+def plot_loss_curves(history: pd.DataFrame, path: Path, x: str = "epoch") -> Path:
+    """Plot loss per epoch (or per another history column `x`, e.g. "iteration"), plus an accuracy
+    (or r2) panel when such columns exist."""
+    missing = {x, "train_loss"} - set(history.columns)
     if missing:
         raise ValueError(f"history is missing column(s): {sorted(missing)}")
     second = _second_panel(history)
     n_panels = 2 if second else 1
     fig, axes = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 4), squeeze=False)
-    _draw_curves(axes[0, 0], history, _columns_for(history, "loss"), "loss")
+    _draw_curves(axes[0, 0], history, _columns_for(history, "loss"), "loss", x)
     axes[0, 0].set_title("Loss")
     if second:
         metric, cols = second
-        _draw_curves(axes[0, 1], history, cols, metric)
+        _draw_curves(axes[0, 1], history, cols, metric, x)
         axes[0, 1].set_title(metric.capitalize() if metric != "r2" else "R²")
     fig.tight_layout()
     return _save(fig, path)

@@ -72,8 +72,8 @@ class Feature:
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
         raise TypeError(f"{self.type} feature cannot be an output")
 
-    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
-        """A cheap per-batch sum for the progress bar (e.g. correct predictions)."""
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
+        """A cheap per-batch sum (a 0-d tensor, no host sync), e.g. correct predictions."""
         raise TypeError(f"{self.type} feature cannot be an output")
 
 

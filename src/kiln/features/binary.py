@@ -92,5 +92,5 @@ class BinaryFeature(Feature):
         loss = float(self.loss(logits, target))
         return classification_metrics(target.long().cpu().numpy(), self.probabilities(logits), self.classes, loss=loss)
 
-    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
-        return "accuracy", float(((logits.squeeze(-1) > 0).float() == target).sum())
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return "accuracy", ((logits.squeeze(-1) > 0) == target.bool()).sum()

@@ -80,5 +80,5 @@ class CategoryFeature(Feature):
         loss = float(self.loss(logits, target))
         return classification_metrics(target.cpu().numpy(), self.probabilities(logits), self.vocab, loss=loss)
 
-    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
-        return "accuracy", float((logits.argmax(-1) == target).sum())
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return "accuracy", (logits.argmax(-1) == target).sum()

@@ -108,5 +108,5 @@ class NumericFeature(Feature):
         loss = float(self.loss(logits, target))
         return regression_metrics(self._denormalise(target), self._denormalise(logits), loss=loss)
 
-    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, float]:
-        return "mae", float((logits.squeeze(-1) - target).abs().sum()) * self.scale
+    def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
+        return "mae", (logits.squeeze(-1) - target).abs().sum() * self.scale

@@ -15,7 +15,7 @@ from kiln.features.tokenizers import build_tokenizer, tokenizer_from_state
 
 class TextConfig(FeatureConfig):
     type: Literal["text"]
-    tokenizer: Literal["word", "char"] = "word"
+    tokenizer: Literal["word", "char", "bpe", "wordpiece"] = "word"
     vocab_size: int = 10000  # including <pad> and <unk>
     max_length: int = 64
     min_frequency: int = 1

@@ -3,11 +3,13 @@ decode back, and persist as JSON. Id 0 is padding, id 1 is unknown."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from kiln.errors import KilnError
 from kiln.registry import Registry
 
 PAD, UNK = "<pad>", "<unk>"
@@ -95,6 +97,164 @@ class CharTokenizer(Tokenizer):
 
     def join(self, tokens: list[str]) -> str:
         return "".join(tokens)
+
+
+def _hf() -> Any:
+    """The Hugging Face `tokenizers` library, imported only when a subword tokenizer is used."""
+    try:
+        import tokenizers
+    except ImportError:
+        raise KilnError(
+            "the bpe and wordpiece tokenizers need the Hugging Face tokenizers library: pip install tokenizers"
+        ) from None
+    return tokenizers
+
+
+class SubwordTokenizer(Tokenizer):
+    """A Hugging Face `tokenizers` pipeline trained on the training texts. Its JSON (`to_str`) is the
+    state, so it persists inside model.json. Subclasses build the untrained pipeline and trainer.
+
+    Training is made deterministic here: `tokenizers` assigns ids to `##` continuation pieces in
+    hash-map order and breaks merge ties by id (huggingface/tokenizers#1794), and `limit_alphabet`
+    breaks frequency ties the same way. So the alphabet is chosen here (most frequent characters
+    first, ties by character) and continuation pieces are passed in a fixed order up front."""
+
+    prefix: ClassVar[str | None] = None  # continuation prefix of non-initial pieces ("##")
+
+    def __init__(self, vocab_size: int = 10000, lowercase: bool = True, min_frequency: int = 1) -> None:
+        super().__init__(vocab_size, lowercase, min_frequency)
+        self._lib = _hf()  # fail early, with the install hint
+        self._tok: Any = None
+
+    def _pipeline(self) -> Any:
+        raise TypeError(f"{type(self).__name__} must implement _pipeline")  # pragma: no cover
+
+    def _trainer(self, **options: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} must implement _trainer")  # pragma: no cover
+
+    @property
+    def backend(self) -> Any:
+        if self._tok is None:
+            raise KilnError(f"the {self.kind} tokenizer is used before it was fitted")
+        return self._tok
+
+    def _words(self, tok: Any, texts: Iterable[str]) -> Counter[str]:
+        """Pre-tokenized words with counts, exactly as the trainer sees them."""
+        words: Counter[str] = Counter()
+        for text in texts:
+            norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
+            words.update(word for word, _ in tok.pre_tokenizer.pre_tokenize_str(norm))
+        return words
+
+    def _alphabet(self, words: Counter[str]) -> tuple[list[str], list[str]]:
+        """The characters kept (most frequent first, within the vocabulary budget) and the
+        continuation pieces they need."""
+        chars: Counter[str] = Counter()
+        later: set[str] = set()  # characters seen after the first position of a word
+        for word, count in words.items():
+            for i, ch in enumerate(word):
+                chars[ch] += count
+                if i:
+                    later.add(ch)
+        budget, alphabet, pieces = self.max_vocab - 2, [], []
+        for ch in sorted(chars, key=lambda c: (-chars[c], c)):
+            extra = [self.prefix + ch] if self.prefix is not None and ch in later else []
+            if len(alphabet) + len(pieces) + 1 + len(extra) > budget:
+                break
+            alphabet.append(ch)
+            pieces.extend(extra)
+        return sorted(alphabet), sorted(pieces)
+
+    def fit(self, texts: Iterable[str]) -> "Tokenizer":
+        texts = list(texts)
+        tok = self._pipeline()
+        alphabet, pieces = self._alphabet(self._words(tok, texts))
+        trainer = self._trainer(
+            vocab_size=self.max_vocab,
+            min_frequency=self.min_frequency,
+            special_tokens=[PAD, UNK, *pieces],
+            initial_alphabet=alphabet,
+            limit_alphabet=len(alphabet),
+            show_progress=False,
+        )
+        tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+        # <pad>/<unk> (ids 0/1) and the seeded pieces stay in the vocabulary, but not as added tokens:
+        # a literal "<pad>" in the text is then ordinary text, as for the word and char tokenizers
+        spec = json.loads(tok.to_str())
+        spec["added_tokens"] = []
+        self._load(json.dumps(spec, ensure_ascii=False))
+        return self
+
+    def _load(self, spec: str) -> None:
+        self._tok = self._lib.Tokenizer.from_str(spec)
+        index = self._tok.get_vocab(with_added_tokens=False)
+        vocab = sorted(index, key=index.__getitem__)
+        if vocab[:2] != [PAD, UNK] or [index[t] for t in vocab] != list(range(len(vocab))):
+            raise KilnError(f"{self.kind} tokenizer state is invalid: ids must run 0..n-1 with {PAD}=0, {UNK}=1")
+        self._set_vocab(vocab)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.backend.encode(text).ids)
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        return [list(e.ids) for e in self.backend.encode_batch(list(texts))]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.backend.decode([int(i) for i in ids if int(i) != self.pad_id], skip_special_tokens=False)
+
+    def state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "lowercase": self.lowercase, "json": self.backend.to_str()}
+
+    def load_state(self, state: dict[str, Any]) -> "Tokenizer":
+        self.lowercase = state["lowercase"]
+        self._load(state["json"])
+        return self
+
+
+@TOKENIZERS.register("bpe")
+class BPETokenizer(SubwordTokenizer):
+    """Byte-pair encoding over characters, SentencePiece style: spaces become "▁" (kept in the
+    pieces, so decoding restores them) and punctuation is split off before merging. Characters
+    not in the trained alphabet become <unk>."""
+
+    kind = "bpe"
+
+    def _pipeline(self) -> Any:
+        hf = self._lib
+        tok = hf.Tokenizer(hf.models.BPE(unk_token=UNK))
+        if self.lowercase:
+            tok.normalizer = hf.normalizers.Lowercase()
+        tok.pre_tokenizer = hf.pre_tokenizers.Sequence(
+            [hf.pre_tokenizers.Metaspace(), hf.pre_tokenizers.Punctuation()]
+        )
+        tok.decoder = hf.decoders.Metaspace()
+        return tok
+
+    def _trainer(self, **options: Any) -> Any:
+        return self._lib.trainers.BpeTrainer(**options)
+
+
+@TOKENIZERS.register("wordpiece")
+class WordPieceTokenizer(SubwordTokenizer):
+    """BERT-style WordPiece: words and punctuation split apart, non-initial pieces marked "##",
+    a word with a character outside the trained alphabet becomes <unk>. Decoding rejoins the
+    pieces and tidies spaces before punctuation (BERT's cleanup)."""
+
+    kind = "wordpiece"
+    prefix = "##"
+
+    def _pipeline(self) -> Any:
+        hf = self._lib
+        tok = hf.Tokenizer(hf.models.WordPiece(unk_token=UNK, continuing_subword_prefix=self.prefix))
+        tok.normalizer = hf.normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=self.lowercase
+        )
+        tok.pre_tokenizer = hf.pre_tokenizers.BertPreTokenizer()
+        tok.decoder = hf.decoders.WordPiece(prefix=self.prefix)
+        return tok
+
+    def _trainer(self, **options: Any) -> Any:
+        return self._lib.trainers.WordPieceTrainer(continuing_subword_prefix=self.prefix, **options)
 
 
 def build_tokenizer(kind: str, **options: Any) -> Tokenizer:

@@ -115,7 +115,9 @@ class Trainer:
         for i, start in enumerate(range(0, len(data), batch_size)):
             batch = data.take(order[start : start + batch_size].to(self.device))
             logits = self.net(batch.inputs)
-            loss = sum(f.loss(logits[f.name], batch.targets[f.name]) for f in self.outputs)
+            loss = self.outputs[0].loss(logits[self.outputs[0].name], batch.targets[self.outputs[0].name])
+            for f in self.outputs[1:]:
+                loss = loss + f.loss(logits[f.name], batch.targets[f.name])
             if self.cfg.l1 > 0:
                 loss = loss + self.cfg.l1 * sum(p.abs().sum() for p in self.net.parameters() if p.dim() > 1)
             self.optimizer.zero_grad(set_to_none=True)
@@ -126,12 +128,11 @@ class Trainer:
             if self.schedule_when == "step":
                 self.scheduler.step()
             self.step += 1
-            with torch.no_grad():
-                n = len(batch.targets[self.outputs[0].name])
-                loss_sum += loss.detach() * n
-                for f in self.outputs:
-                    names[f.name], value = f.running_metric(logits[f.name].detach(), batch.targets[f.name])
-                    running[f.name] += value
+            n = len(batch.targets[self.outputs[0].name])
+            loss_sum.add_(loss.detach(), alpha=n)
+            for f in self.outputs:
+                names[f.name], value = f.running_metric(logits[f.name].detach(), batch.targets[f.name])
+                running[f.name].add_(value)
             bar.advance(i + 1, loss_sum, start + n)
         train_loss = float(loss_sum) / len(data)
         if not math.isfinite(train_loss):

@@ -1,0 +1,202 @@
+"""A trained language model: config + fitted tokenizer + GPT, saved as a pickle-free directory
+(`weights.safetensors` + `model.json`), with text generation and perplexity evaluation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kiln.errors import KilnError
+from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
+from kiln.io import load_tensors, read_json, save_tensors, write_json
+from kiln.lm.config import LMConfig, load_lm_config
+from kiln.lm.generate import generate_ids
+from kiln.lm.gpt import GPT
+
+WEIGHTS, META = "weights.safetensors", "model.json"
+KIND = "language_model"
+FORMAT_VERSION = 1
+log = logging.getLogger("kiln")
+
+
+def model_dir(path: str | Path) -> Path:
+    """A model directory, given it or the run directory holding it in `model/`."""
+    path = Path(path)
+    return path / "model" if (path / "model" / META).is_file() else path
+
+
+def is_language_model_dir(path: str | Path) -> bool:
+    meta = model_dir(path) / META
+    if not meta.is_file():
+        return False
+    try:
+        return read_json(meta).get("kind") == KIND
+    except (ValueError, OSError):
+        return False
+
+
+class LanguageModel:
+    """`generate` / `stream` text, `evaluate` perplexity on text, `save` / `load`.
+
+    `generate` returns the continuation as one string (without the prompt); `stream` yields the
+    same text piece by piece as tokens are produced (joined, the pieces equal `generate`'s string
+    for the same arguments and seed).
+    """
+
+    kind = KIND
+
+    def __init__(self, config: LMConfig, tokenizer: Tokenizer, net: GPT) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.net = net
+        self.metrics: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.run_dir: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.tok_emb.weight.device
+
+    def to(self, device: str | torch.device) -> "LanguageModel":
+        self.net.to(device)
+        return self
+
+    # -- generation ---------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Token ids of a prompt. The char tokenizer refuses characters it never saw in training;
+        other tokenizers map unknown tokens to <unk> (with a warning)."""
+        if not isinstance(prompt, str) or not prompt:
+            raise KilnError("the prompt is empty: give at least one character to continue from")
+        ids = self.tokenizer.encode(prompt)
+        unk = self.tokenizer.unk_id
+        if unk in ids:
+            if self.tokenizer.kind == "char":
+                known = set(self.tokenizer.vocab[2:])
+                prepared = prompt.lower() if self.tokenizer.lowercase else prompt
+                missing = sorted({c for c in prepared if c not in known})
+                shown = ", ".join(repr(c) for c in missing[:10]) + (", ..." if len(missing) > 10 else "")
+                raise KilnError(f"the prompt has {len(missing)} character(s) the model never saw in training: {shown}; remove or replace them")
+            log.warning("the prompt has %d token(s) outside the model's vocabulary; they are read as <unk>", ids.count(unk))
+        if not ids:
+            raise KilnError(f"the prompt {prompt!r} has no tokens for the {self.tokenizer.kind} tokenizer")
+        return ids
+
+    @staticmethod
+    def _check(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+        if int(max_new_tokens) < 1:
+            raise KilnError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
+        if temperature < 0:
+            raise KilnError(f"temperature must be >= 0 (got {temperature}); 0 picks the most likely token")
+        if top_k is not None and top_k < 1:
+            raise KilnError(f"top_k must be at least 1 (got {top_k})")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise KilnError(f"top_p must be in (0, 1] (got {top_p})")
+
+    def generate_ids(
+        self, prompt: str, max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+    ) -> Iterator[int]:
+        self._check(max_new_tokens, temperature, top_k, top_p)
+        ids = self.encode_prompt(prompt)
+        return generate_ids(self.net, ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
+
+    def stream(
+        self, prompt: str, max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+    ) -> Iterator[str]:
+        """Yield the continuation of `prompt` as text pieces, as the tokens are sampled."""
+        self._check(max_new_tokens, temperature, top_k, top_p)
+        prompt_ids = self.encode_prompt(prompt)
+        tokens = generate_ids(self.net, prompt_ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
+        if self.tokenizer.kind == "char":
+            for token in tokens:
+                yield self.tokenizer.decode([token])
+            return
+        # Subword / word tokenizers: decode with a little prompt context (spacing, merges) and emit
+        # what the text grew by; hold back while the text ends in an incomplete character.
+        tail = prompt_ids[-8:]
+        base = self.tokenizer.decode(tail)
+        new: list[int] = []
+        emitted = ""
+        for token in tokens:
+            new.append(token)
+            text = self.tokenizer.decode(tail + new)
+            text = text[len(base) :] if text.startswith(base) else text
+            if text.endswith("\ufffd") or not text.startswith(emitted):
+                continue
+            if len(text) > len(emitted):
+                yield text[len(emitted) :]
+                emitted = text
+
+    def generate(
+        self, prompt: str, max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
+        top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+    ) -> str:
+        """The continuation of `prompt` (without the prompt) as one string."""
+        return "".join(self.stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache))
+
+    # -- evaluation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, text: str | Path) -> dict[str, float]:
+        """Mean next-token loss and perplexity over a text (or a text file path), in consecutive
+        non-overlapping windows of block_size tokens."""
+        from kiln.lm.data import read_text
+        from kiln.lm.train import perplexity
+
+        if isinstance(text, Path) or (isinstance(text, str) and len(text) < 4096 and "\n" not in text and Path(text).is_file()):
+            text = read_text(text, self.config.data.encoding, "evaluation text")
+        ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
+        if len(ids) < 2:
+            raise KilnError("the evaluation text needs at least 2 tokens")
+        self.net.eval()
+        t = self.net.block_size
+        total, count = 0.0, 0
+        for start in range(0, len(ids) - 1, t):
+            chunk = ids[start : start + t + 1].to(self.device)
+            if len(chunk) < 2:
+                break
+            _, loss = self.net(chunk[None, :-1], chunk[None, 1:])
+            n = len(chunk) - 1
+            total, count = total + float(loss) * n, count + n
+        loss = total / count
+        return {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
+
+    def predict(self, *_: Any, **__: Any) -> Any:
+        raise KilnError("this is a language model: use `kiln generate` (or .generate) to produce text")
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_tensors(path / WEIGHTS, {k: v.cpu() for k, v in self.net.state_dict().items()})
+        write_json(path / META, {
+            "format_version": FORMAT_VERSION,
+            "kind": KIND,
+            "config": self.config.model_dump(mode="json"),
+            "tokenizer": self.tokenizer.state(),
+            "vocab_size": self.tokenizer.vocab_size,
+            "parameters": self.net.num_parameters(),
+        })
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LanguageModel":
+        path = model_dir(path)
+        if not (path / META).is_file() or not (path / WEIGHTS).is_file():
+            raise KilnError(f"not a kiln model directory: {path} (expected {META} and {WEIGHTS})")
+        meta = read_json(path / META)
+        if meta.get("kind") != KIND:
+            raise KilnError(f"{path} is not a language model: it was not trained from a `task: language_modeling` config")
+        config = load_lm_config(meta["config"])
+        tokenizer = tokenizer_from_state(meta["tokenizer"])
+        net = GPT(config.model, tokenizer.vocab_size)
+        try:
+            net.load_state_dict(load_tensors(path / WEIGHTS))
+        except RuntimeError as exc:
+            raise KilnError(f"weights in {path} do not match its config: {str(exc).splitlines()[0]}") from None
+        net.eval()
+        return cls(config, tokenizer, net)

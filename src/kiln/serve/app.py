@@ -1,0 +1,354 @@
+"""The HTTP service: FastAPI app with per-model micro-batching, API keys, limits and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from kiln.errors import KilnError
+from kiln.serve.auth import AuthError, KeyStore
+from kiln.serve.batcher import BatcherClosed, MicroBatcher
+from kiln.serve.metrics import ServeMetrics
+from kiln.serve.registry import ModelRegistry, check_name, metrics_of, model_dir_of
+from kiln.serve.schema import RequestError, frame_to_records, input_schema, output_schema, rows_to_frame
+
+log = logging.getLogger("kiln.serve")
+
+
+@dataclass
+class ServeSettings:
+    max_batch_size: int = 32  # rows per model.predict call; 1 turns batching off
+    max_wait_ms: float = 5.0  # how long the batcher waits for more rows
+    timeout_s: float = 10.0  # per request, from body read to prediction (504 past it)
+    max_body_bytes: int = 1 << 20  # 413 past it
+    max_rows: int | None = 10_000  # rows per request (422 past it)
+    api_keys: Path | None = None  # key file; None = no access control
+    poll_s: float = 1.0  # registry poll interval
+    sample_rate: float = 0.0  # fraction of predicted rows stored for monitoring
+    sample_db: Path | None = None  # SQLite sample store (default: <registry>/monitoring.sqlite)
+    drift_interval_s: float = 60.0  # how often drift gauges are recomputed (0 = never)
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version: str
+    path: Path | None
+    model: Any
+    batcher: MicroBatcher
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "inputs": input_schema(self.model.config),
+            "outputs": output_schema(self.model.config),
+            "metrics": self.metrics,
+        }
+
+
+def _name_for(path: Path) -> str:
+    path = path.resolve()
+    return path.parent.name if path.name == "model" and (path.parent / "config.yaml").is_file() else path.name
+
+
+def _error(status: int, message: str, field_: str | None = None, **headers: str) -> JSONResponse:
+    body: dict[str, Any] = {"detail": message}
+    if field_ is not None:
+        body["field"] = field_
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+class ServerState:
+    def __init__(self, models: Mapping[str, Any], registry: str | Path | None, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.initial = dict(models)
+        self.registry = ModelRegistry(registry, create=False) if registry is not None else None
+        self.keys = KeyStore(settings.api_keys) if settings.api_keys else None
+        self.metrics = ServeMetrics()
+        self.models: dict[str, ServedModel] = {}
+        self.ready = False
+        self.tasks: list[asyncio.Task] = []
+        self.sampler = None
+        sample_db = settings.sample_db or (self.registry.root / "monitoring.sqlite" if self.registry and settings.sample_rate > 0 else None)
+        if settings.sample_rate > 0:
+            if sample_db is None:
+                raise KilnError("--sample-rate needs --sample-db (or --registry, which keeps samples in it)")
+            from kiln.monitor.sampling import SampleStore
+
+            self.sampler = SampleStore(sample_db, rate=settings.sample_rate)
+
+    # -- model lifecycle ---------------------------------------------------------------------------
+    def _make(self, name: str, version: str, model: Any, path: Path | None, metrics: dict[str, Any]) -> ServedModel:
+        s = self.settings
+        hist = self.metrics.batch_size.labels(name, version)
+        on_batch = None
+        if self.sampler is not None:
+            sampler = self.sampler
+
+            def on_batch(inputs: Any, outputs: Any) -> None:
+                sampler.record(name, version, inputs, outputs)
+
+        batcher = MicroBatcher(model.predict, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe)
+        return ServedModel(name, version, path, model, batcher, metrics)
+
+    async def _load(self, name: str, version: str, source: Any) -> ServedModel:
+        import kiln
+
+        if isinstance(source, (str, Path)):
+            path = model_dir_of(source)
+            model = await asyncio.to_thread(kiln.load, path)
+            metrics = metrics_of(path)
+        else:  # an already loaded Model (tests, notebooks)
+            path, model, metrics = None, source, dict(getattr(source, "metrics", {}) or {})
+        return self._make(name, version, model, path, metrics)
+
+    async def install(self, served: ServedModel) -> None:
+        """Swap in a model: new requests go to it at once; the old batcher finishes its queue."""
+        served.batcher.start()
+        old = self.models.get(served.name)
+        self.models[served.name] = served
+        self.metrics.loaded.labels(served.name, served.version).set(1)
+        if old is not None:
+            if old.version != served.version:
+                self.metrics.loaded.labels(old.name, old.version).set(0)
+            await old.batcher.close()
+            log.info("model %s: version %s replaced by %s", served.name, old.version, served.version)
+
+    async def startup(self) -> None:
+        for name, source in self.initial.items():
+            await self.install(await self._load(check_name(name), "1", source))
+        if self.registry is not None:
+            await self.sync_registry()
+            self.tasks.append(asyncio.create_task(self._poll(), name="kiln-registry-poll"))
+        if self.sampler is not None and self.settings.drift_interval_s > 0:
+            self.tasks.append(asyncio.create_task(self._drift_loop(), name="kiln-drift"))
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        await asyncio.gather(*(m.batcher.close() for m in list(self.models.values())))
+        if self.sampler is not None:
+            self.sampler.close()
+
+    async def sync_registry(self) -> list[str]:
+        """Load every promoted version that differs from the one served; returns what changed."""
+        assert self.registry is not None
+        promoted = await asyncio.to_thread(self.registry.promoted)
+        changed = []
+        for name, version in promoted.items():
+            current = self.models.get(name)
+            if current is not None and current.version == str(version):
+                continue
+            try:
+                entry = await asyncio.to_thread(self.registry.get, name, version)
+                await self.install(await self._load(name, str(version), entry.path))
+                changed.append(f"{name}:{version}")
+            except Exception:  # noqa: BLE001 - keep serving the old version
+                log.exception("could not load %s version %s from the registry", name, version)
+        return changed
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_s)
+            try:
+                await self.sync_registry()
+            except Exception:  # noqa: BLE001
+                log.exception("registry poll failed")
+
+    async def _drift_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.drift_interval_s)
+            await self.update_drift()
+
+    async def update_drift(self) -> None:
+        from kiln.monitor.drift import drift_for_served
+
+        for served in list(self.models.values()):
+            if served.path is None or self.sampler is None:
+                continue
+            try:
+                report = await asyncio.to_thread(drift_for_served, served.path, self.sampler, served.name, served.version)
+            except Exception:  # noqa: BLE001
+                log.exception("drift for %s failed", served.name)
+                continue
+            if report is not None:
+                set_drift_gauges(self.metrics, served.name, served.version, report)
+
+
+def set_drift_gauges(metrics: ServeMetrics, name: str, version: str, report: dict[str, Any]) -> None:
+    for feature, row in report["features"].items():
+        if row.get("psi") is not None:
+            metrics.drift_psi.labels(name, version, feature).set(row["psi"])
+        if row.get("ks_pvalue") is not None:
+            metrics.drift_ks_pvalue.labels(name, version, feature).set(row["ks_pvalue"])
+    for output, row in report["predictions"].items():
+        if row.get("psi") is not None:
+            metrics.drift_prediction_psi.labels(name, version, output).set(row["psi"])
+    metrics.drift_flag.labels(name, version).set(1 if report["drift"] else 0)
+    metrics.drift_samples.labels(name, version).set(report["rows"])
+
+
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object", "required": ["rows"],
+            "properties": {"rows": {"type": "array", "items": {"type": "object"},
+                                    "description": "one object per row: input column → value (see GET /v1/models)"}},
+        }, "example": {"rows": [{"age": 22, "sex": "male"}]}}},
+    }
+}
+
+
+def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, registry: str | Path | None = None,
+               settings: ServeSettings | None = None) -> FastAPI:
+    """Build the service. `models`: model/run directories (name = directory name) or {name: dir or Model};
+    `registry`: a registry folder whose promoted versions are served and polled for updates."""
+    settings = settings or ServeSettings()
+    if isinstance(models, Mapping):
+        sources: dict[str, Any] = dict(models)
+    else:
+        sources = {}
+        for item in models or []:
+            name = _name_for(Path(item))
+            if name in sources:
+                raise KilnError(f"two models are named '{name}' (model name = directory name); rename one directory")
+            sources[name] = item
+    if not sources and registry is None:
+        raise KilnError("nothing to serve: give model directories or --registry DIR")
+    for name, source in sources.items():
+        check_name(name)
+        if isinstance(source, (str, Path)):
+            model_dir_of(source)  # a wrong path is a one-line input error now, not a failed startup later
+    state = ServerState(sources, registry, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await state.startup()
+        try:
+            yield
+        finally:
+            await state.shutdown()
+
+    app = FastAPI(title="kiln model server", version="1", lifespan=lifespan,
+                  description="Predictions from kiln models, with the exact preprocessing used in training.")
+    app.state.kiln = state
+
+    def auth_error(exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return _error(exc.status, exc.message, **headers)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready() -> Response:
+        """Readiness: every model is loaded and its batcher runs (503 while starting or shutting down)."""
+        ok = state.ready and bool(state.models) and all(m.batcher.running for m in state.models.values())
+        body = {"status": "ready" if ok else "not ready", "models": {n: m.version for n, m in state.models.items()}}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models", tags=["models"])
+    async def list_models(request: Request) -> Response:
+        """Served models (those the API key may call): name, version, input/output schema, metrics."""
+        allowed = None
+        if state.keys is not None:
+            try:
+                allowed = state.keys.authenticate(request.headers)
+            except AuthError as exc:
+                return auth_error(exc)
+        items = [m.describe() for n, m in sorted(state.models.items()) if allowed is None or allowed.allows(n)]
+        return JSONResponse({"models": items})
+
+    @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra=_PREDICT_BODY)
+    async def predict(name: str, request: Request) -> Response:
+        """Predict rows: `{"rows": [{column: value}, ...]}` → one prediction object per row, in order."""
+        start = time.perf_counter()
+        served = state.models.get(name)
+        label = (name, served.version) if served is not None else ("_unknown", "")
+
+        def fail(status: int, message: str, field_: str | None = None) -> JSONResponse:
+            state.metrics.observe(*label, status, time.perf_counter() - start)
+            return _error(status, message, field_)
+
+        if state.keys is not None:
+            try:
+                state.keys.authorize(request.headers, name)
+            except AuthError as exc:
+                state.metrics.observe(*label, exc.status)
+                return auth_error(exc)
+        if served is None:
+            from kiln.errors import did_you_mean
+
+            return fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {', '.join(sorted(state.models)) or 'none'}")
+        limit = settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return fail(413, f"request body of {int(length)} bytes is over the limit of {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return fail(413, f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks) or b"null")
+        except ValueError as exc:
+            return fail(422, f"body is not valid JSON: {exc}", "body")
+        try:
+            frame = rows_to_frame(body, input_schema(served.model.config), settings.max_rows)
+        except RequestError as exc:
+            return fail(422, exc.message, exc.field)
+
+        remaining = settings.timeout_s - (time.perf_counter() - start)
+        try:
+            for _ in range(5):  # a hot swap between lookup and submit: retry on the new model
+                served = state.models[name]
+                label = (name, served.version)
+                try:
+                    future = served.batcher.submit(frame)
+                    break
+                except BatcherClosed:
+                    await asyncio.sleep(0)
+            else:
+                return fail(503, f"model '{name}' is being replaced; retry")
+            out = await asyncio.wait_for(future, max(remaining, 0.0))
+        except TimeoutError:
+            return fail(504, f"prediction took longer than the {settings.timeout_s:g} s limit")
+        except KilnError as exc:
+            return fail(422, str(exc))
+        except Exception as exc:  # noqa: BLE001
+            log.exception("prediction failed for model %s", name)
+            return fail(500, f"prediction failed: {type(exc).__name__}")
+        state.metrics.observe(*label, 200, time.perf_counter() - start, rows=len(out))
+        return JSONResponse({"model": name, "version": served.version, "predictions": frame_to_records(out)})
+
+    return app

@@ -1,0 +1,173 @@
+"""Dynamic micro-batching: one asyncio queue per model; a task gathers requests into one `predict`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger("kiln.serve")
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was replaced (hot swap) or is shutting down; the caller retries on the new one."""
+
+
+@dataclass
+class _Job:
+    frame: pd.DataFrame
+    future: asyncio.Future = field(repr=False)
+
+
+_STOP = object()
+
+
+class MicroBatcher:
+    """Collects up to `max_batch_size` rows (or waits `max_wait_ms`), predicts them in a worker thread
+    and hands each caller its own slice. `max_batch_size=1` turns batching off (one request per call).
+
+    `predict` is a blocking function `DataFrame -> DataFrame` (same index as its input); `on_batch`
+    (optional) is called in the worker thread after each batch with the inputs and outputs.
+    """
+
+    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_batch_size: int = 32,
+                 max_wait_ms: float = 5.0, on_batch: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
+                 observe_batch: Callable[[int], Any] | None = None) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self.predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_wait = max(0.0, max_wait_ms) / 1000.0
+        self.on_batch = on_batch
+        self.observe_batch = observe_batch
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._carry: _Job | None = None
+        self.batches = 0
+
+    def start(self) -> "MicroBatcher":
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="kiln-batcher")
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def submit(self, frame: pd.DataFrame) -> asyncio.Future:
+        """Queue a request's rows; the returned future resolves to its own predictions (no await
+        happens between the caller's model lookup and this put, so a hot swap cannot lose it)."""
+        if self._closed:
+            raise BatcherClosed("model is being replaced")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(frame, future))
+        return future
+
+    async def close(self) -> None:
+        """Stop taking requests, finish every queued one, then end the task."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(_STOP)
+        if self._task is not None:
+            await self._task
+
+    async def _next(self, timeout: float | None) -> Any:
+        if timeout is None:
+            return await self._queue.get()
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if timeout <= 0:
+            raise TimeoutError
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = self._carry if self._carry is not None else await self._next(None)
+            self._carry = None
+            if first is _STOP:
+                break
+            jobs, rows = [first], len(first.frame)
+            deadline = loop.time() + self.max_wait
+            while rows < self.max_batch_size:
+                try:
+                    job = await self._next(deadline - loop.time())
+                except TimeoutError:
+                    break
+                if job is _STOP:
+                    stopping = True
+                    break
+                if rows + len(job.frame) > self.max_batch_size:
+                    self._carry = job  # starts the next batch
+                    break
+                jobs.append(job)
+                rows += len(job.frame)
+            await self._run_batch(jobs)
+        if self._carry is not None:  # only possible when STOP arrived after a carried job
+            await self._run_batch([self._carry])
+            self._carry = None
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        jobs = [j for j in jobs if not j.future.done()]  # callers that timed out or went away
+        if not jobs:
+            return
+        self.batches += 1
+        try:
+            results = await asyncio.to_thread(self._predict_jobs, jobs)
+        except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+            results = [exc] * len(jobs)
+        for job, result in zip(jobs, results):
+            if job.future.done():
+                continue
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+    def _predict_jobs(self, jobs: list[_Job]) -> list[Any]:
+        """Runs in a worker thread: one predict over all rows; on failure, each job alone so one bad
+        request cannot fail its neighbours."""
+        if self.observe_batch is not None:
+            self.observe_batch(sum(len(j.frame) for j in jobs))
+        frames = [j.frame.reset_index(drop=True) for j in jobs]
+        try:
+            batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            out = self.predict(batch).reset_index(drop=True)
+            results: list[Any] = []
+            start = 0
+            for frame in frames:
+                results.append(out.iloc[start : start + len(frame)].reset_index(drop=True))
+                start += len(frame)
+            self._after(batch, out)
+            return results
+        except Exception:  # noqa: BLE001
+            if len(frames) == 1:
+                raise
+        results = []
+        for frame in frames:
+            try:
+                out = self.predict(frame).reset_index(drop=True)
+                results.append(out)
+                self._after(frame, out)
+            except Exception as exc:  # noqa: BLE001
+                results.append(exc)
+        return results
+
+    def _after(self, inputs: pd.DataFrame, outputs: pd.DataFrame) -> None:
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(inputs, outputs)
+        except Exception:  # noqa: BLE001 - monitoring must never fail a prediction
+            log.exception("sampling a batch failed")
