@@ -17,6 +17,7 @@ from kiln.data.preprocessor import Preprocessor
 from kiln.errors import KilnError
 from kiln.io import read_json, write_json, write_text
 from kiln.model import Model, load
+from kiln.monitor.stats import write_training_stats
 from kiln.models import build_network
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.training.trainer import Callback, Trainer, checkpoint_epoch
@@ -147,6 +148,7 @@ def train(
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.best["epoch"]
     _write_run(run_dir, model, report)
+    write_training_stats(run_dir / "model", model, frames["train"])  # reference for drift monitoring
     return model
 
 

@@ -224,3 +224,28 @@ def test_graceful_shutdown_drains_in_flight(run_dir: Path) -> None:
         answers = run(go())
     assert [a.status_code for a in answers] == [200] * 8
     assert not app.state.kiln.models["m"].batcher.running
+
+
+def test_dashboard_is_self_contained(run_dir: Path, tmp_path: Path) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    app = create_app({"m": run_dir})
+
+    async def go():
+        async with client_for(app) as c:
+            return await c.get("/")
+
+    page = run(go())
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "kiln model server" in page.text
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # no CDN, no external assets
+    for path in re.findall(r'fetch\("([^"]+)"', page.text):
+        assert path in ("ready", "v1/models", "metrics")
+    node = shutil.which("node")
+    if node:  # a syntax check of the page's script (no headless browser on this machine)
+        script = tmp_path / "dashboard.js"
+        script.write_text(page.text.split("<script>")[1].split("</script>")[0])
+        check = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr

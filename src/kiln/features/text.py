@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import numpy as np
@@ -12,6 +13,8 @@ from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
 from kiln.features.tokenizers import build_tokenizer, tokenizer_from_state
 
+_DIGIT = re.compile(r"\d")
+
 
 class TextConfig(FeatureConfig):
     type: Literal["text"]
@@ -20,6 +23,7 @@ class TextConfig(FeatureConfig):
     max_length: int = 64
     min_frequency: int = 1
     lowercase: bool = True
+    normalize_digits: bool = False  # map every digit to 0, so numbers of one shape (phone numbers, prices) share a token
 
 
 @FEATURES.register("text")
@@ -35,7 +39,10 @@ class TextFeature(Feature):
 
     def _texts(self, series: pd.Series) -> list[str]:
         fill = getattr(getattr(self.preprocessing, "missing", None), "text", "")
-        return series.fillna(fill).astype(str).tolist()
+        texts = series.fillna(fill).astype(str)
+        if self.config.normalize_digits:
+            texts = texts.str.replace(_DIGIT, "0", regex=True)
+        return texts.tolist()
 
     @property
     def vocab(self) -> list[str]:

@@ -257,6 +257,15 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return _error(exc.status, exc.message, **headers)
 
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> Response:
+        """A small self-contained status page (no external assets)."""
+        from importlib.resources import files
+
+        from fastapi.responses import HTMLResponse
+
+        return HTMLResponse(files("kiln.serve").joinpath("dashboard.html").read_text(encoding="utf-8"))
+
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
