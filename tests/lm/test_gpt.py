@@ -96,5 +96,6 @@ def test_sampling_filters() -> None:
     assert sample_next(logits, 0.0, None, None, gen) == 2  # greedy
     assert {sample_next(logits, 1.0, 2, None, gen) for _ in range(200)} == {2, 3}  # top-k
     assert {sample_next(logits, 1.0, None, 0.5, gen) for _ in range(50)} == {2}  # top-p keeps the head
-    padded = torch.tensor([9.0, 0.0, 1.0])
-    assert sample_next(padded, 0.0, None, None, gen) == 2  # padding (id 0) is never produced
+    special = torch.tensor([9.0, 8.0, 1.0])
+    assert sample_next(special, 0.0, None, None, gen) == 2  # padding (0) and <unk> (1) are never produced
+    assert {sample_next(special, 5.0, None, None, gen) for _ in range(50)} == {2}

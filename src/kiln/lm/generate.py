@@ -13,11 +13,11 @@ from kiln.lm.gpt import GPT, KVCache
 
 
 def sample_next(
-    logits: Tensor, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator, banned: tuple[int, ...] = (0,)
+    logits: Tensor, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator, banned: tuple[int, ...] = (0, 1)
 ) -> int:
     """Pick the next token from logits (vocab,): greedy when temperature == 0, else sample from the
     softmax of logits / temperature restricted to the top_k tokens and the top_p probability mass.
-    `banned` ids (padding, id 0) are never produced."""
+    `banned` ids (padding 0 and unknown 1: never useful text) are never produced."""
     logits = logits.detach().float().cpu().clone()
     logits[list(banned)] = float("-inf")
     if temperature == 0 or top_k == 1:
