@@ -16,7 +16,10 @@ from kiln.features import FEATURES, build_feature
 
 FOLDER = Path(__file__).resolve().parents[1] / "examples"
 SUPERVISED = ["digits_mlp", "digits_cnn", "titanic", "sms_spam", "sst2_lstm", "sst2_transformer",
-              "linear_regression", "mlp_regression"]  # run configs (docs/examples.md); language models are tested in tests/lm
+              "linear_regression", "mlp_regression", "sst2_finetune",
+              "bert_finetune"]  # run configs (docs/examples.md); language models are tested in tests/lm
+# bert_finetune needs a checkpoint ($KILN_BERT): only its schema and columns are checked here (the path
+# stays unexpanded while the variable is unset); tests/hf trains it on a tiny checkpoint.
 EXAMPLES = [FOLDER / f"{name}.yaml" for name in SUPERVISED]
 
 
@@ -35,6 +38,18 @@ def test_example_config_is_valid_and_documented(path: Path, data_dir: Path, monk
         if source:
             head = as_frame(source).head(5)
             check_columns(head, [f.name for f in [*config.input_features, *config.output_features]], split)
+
+
+def test_pretraining_example_reads_its_sources(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    from kiln.pretrain.config import load_pretrain_config
+    from kiln.pretrain.data import read_examples
+
+    monkeypatch.setenv("KILN_DATA", str(data_dir))
+    path = FOLDER / "sst2_pretrain.yaml"
+    assert "kiln pretrain examples/sst2_pretrain.yaml" in path.read_text()
+    config = load_pretrain_config(path)
+    for source in config.data.train:
+        assert len(read_examples(source, config.data.text_column, limit=5)) == 5
 
 
 def test_quickstart_is_digits_mlp_yaml():

@@ -13,11 +13,15 @@ import yaml
 
 from kiln.config import RunConfig, load_config
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
+from kiln.data.splitting import split_indices
 from kiln.data.preprocessor import Preprocessor
 from kiln.errors import KilnError
 from kiln.io import read_json, write_json, write_text
 from kiln.model import Model, load
+from kiln.resume import check_resume
 from kiln.monitor.stats import write_training_stats
+from kiln.pretrain.finetune import attach_tokenizer, load_encoder_weights
+from kiln.pretrain.finetune import resolve as resolve_pretrained
 from kiln.models import build_network
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.training.trainer import Callback, Trainer, checkpoint_epoch
@@ -43,6 +47,12 @@ def load_splits(config: RunConfig, data: DataArg = None) -> tuple[dict[str, pd.D
     pre = Preprocessor(config)
     frame, report = clean_frame(as_frame(source), pre.inputs, pre.outputs, config.preprocessing.drop_duplicates, "training data")
     reports = {"train_file": report}
+    if config.data.sample is not None and config.data.sample < 1.0:
+        label = _stratify_label(config)
+        kept, _ = split_indices(len(frame), 1.0 - config.data.sample, config.data.split.seed,
+                                frame[label].astype(str) if label else None, "sample")
+        frame = frame.iloc[kept].reset_index(drop=True)
+        reports["sampled_rows"] = len(frame)
     extra: dict[str, pd.DataFrame] = {}
     for split in ("validation", "test"):
         path = getattr(config.data, split)
@@ -53,22 +63,6 @@ def load_splits(config: RunConfig, data: DataArg = None) -> tuple[dict[str, pd.D
     frames.update(extra)
     reports["rows"] = {k: len(v) for k, v in frames.items()}
     return frames, reports
-
-
-def _diff(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str) for d in _diff(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
-    return [] if old == new else [f"{path}: {old!r} → {new!r}"]
-
-
-def _check_resume(run_dir: Path, config: RunConfig) -> None:
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise KilnError(f"cannot resume: {run_dir} is not a kiln run directory (no config.yaml)")
-    old = load_config(saved).model_dump(mode="json")
-    changes = _diff(old, config.model_dump(mode="json"))
-    if changes:
-        raise KilnError(f"cannot resume {run_dir}: the config differs from the run's: {'; '.join(changes[:5])}")
 
 
 def _run_dir(output: str | Path | None, config: RunConfig) -> Path:
@@ -104,12 +98,17 @@ def train(
     A `task: language_modeling` config trains a GPT instead and returns a kiln.lm.LanguageModel.
     """
     from kiln.lm.config import is_lm_source  # language models: kiln.lm has its own loop and run layout
+    from kiln.pretrain.api import config_task
 
+    if config_task(config) == "pretraining":
+        from kiln.pretrain import pretrain
+
+        return pretrain(config, output, resume, progress)  # type: ignore[return-value]
     if is_lm_source(config):
         from kiln.lm import train_lm
 
         return train_lm(config, data, output, resume, from_model, progress, callbacks)  # type: ignore[return-value]
-    config = load_config(config)
+    config = resolve_pretrained(load_config(config))
     if isinstance(data, (str, Path)):
         config.data.train = str(data)
         data = None
@@ -118,7 +117,7 @@ def train(
         config, base = _from_model(config, from_model)
     run_dir = Path(resume) if resume is not None else _run_dir(output, config)
     if resume is not None:
-        _check_resume(run_dir, config)
+        check_resume(run_dir, config)
     configure_threads(config.trainer.threads)
     seed_everything(config.trainer.seed)
     frames, report = load_splits(config, data)
@@ -129,8 +128,7 @@ def train(
         pre = Preprocessor(config).load_state(read_json(run_dir / "model" / "model.json")["preprocessing"])
         net = build_network(config.model, pre.inputs, pre.outputs)
     else:
-        pre = Preprocessor(config).fit(frames["train"])
-        net = build_network(config.model, pre.inputs, pre.outputs)
+        pre, net = _fresh(config, frames["train"])
     tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
     model = Model(config, pre, net)
     model.run_dir = run_dir
@@ -150,6 +148,17 @@ def train(
     _write_run(run_dir, model, report)
     write_training_stats(run_dir / "model", model, frames["train"])  # reference for drift monitoring
     return model
+
+
+def _fresh(config: RunConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+    pre = Preprocessor(config)
+    encoder = attach_tokenizer(config, pre)
+    pre.fit(train)
+    net = build_network(config.model, pre.inputs, pre.outputs)
+    if encoder is not None:
+        load_encoder_weights(net, config, encoder)
+    return pre, net
 
 
 def _write_run(run_dir: Path, model: Model, report: dict[str, Any]) -> None:
@@ -175,7 +184,7 @@ def _write_run(run_dir: Path, model: Model, report: dict[str, Any]) -> None:
 
 def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: bool = False) -> dict[str, Any]:
     """k-fold cross-validation: train on k-1 folds, score the held-out fold; mean ± std of every metric."""
-    config = load_config(config)
+    config = resolve_pretrained(load_config(config))
     if folds < 2:
         raise KilnError(f"--folds must be at least 2 (got {folds})")
     if isinstance(data, (str, Path)):
@@ -190,8 +199,7 @@ def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: 
         seed_everything(config.trainer.seed + k)
         parts = three_way_split(frame.iloc[train_idx].reset_index(drop=True), config.data.split.validation, 0.0,
                                 config.data.split.seed + k, label)
-        pre = Preprocessor(config).fit(parts["train"])
-        net = build_network(config.model, pre.inputs, pre.outputs)
+        pre, net = _fresh(config, parts["train"])
         tensors = {n: pre.transform(f) for n, f in parts.items()}
         trainer = Trainer(net, pre.outputs, config.trainer, select_device(config.trainer.device), progress=progress)
         trainer.fit(tensors["train"], tensors.get("validation"))

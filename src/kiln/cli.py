@@ -26,12 +26,35 @@ def train_cmd(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="continue a killed run in this directory")] = None,
     from_model: Annotated[Optional[Path], typer.Option("--from", help="continue training this saved model")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config value: KEY=VALUE, e.g. data.sample=0.1")] = None,
 ) -> None:
     """Train a model from CONFIG and write a run directory (model, metrics, history, plots, report)."""
     import kiln
 
-    model = kiln.train(config, data=data, output=output, resume=resume, from_model=from_model, progress=not quiet)
+    model = kiln.train(_with_overrides(config, set_), data=data, output=output, resume=resume, from_model=from_model,
+                       progress=not quiet)
     _print_run(model)
+
+
+def _with_overrides(config: Path, assignments: list[str] | None) -> Path | dict:
+    from kiln.config.loader import apply_overrides, read_yaml
+
+    return apply_overrides(read_yaml(config), assignments) if assignments else config
+
+
+@app.command("pretrain")
+def pretrain_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML config: `task: pretraining` (masked LM) or `task: language_modeling` (GPT)")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run directory (default runs/pretrain-<time>)")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="continue a killed run in this directory")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config value: KEY=VALUE")] = None,
+) -> None:
+    """Self-supervised pre-training on unlabelled text; a classification config reuses the result
+    with `model.pretrained: RUN_DIR`."""
+    from kiln.pretrain import pretrain
+
+    _print_run(pretrain(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet))
 
 
 def _print_run(model: "kiln.Model") -> None:  # noqa: F821
@@ -44,15 +67,31 @@ def _print_run(model: "kiln.Model") -> None:  # noqa: F821
 @app.command("evaluate")
 def evaluate_cmd(
     model_dir: Annotated[Path, typer.Argument(help="saved model or run directory")],
-    data: Annotated[str, typer.Argument(help="labelled data file")],
+    data: Annotated[str, typer.Argument(help="labelled data file; for a language model a text file or a prompt/target table")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write metrics JSON here")] = None,
+    prompt_column: Annotated[Optional[str], typer.Option("--prompt-column", help="language models: prompt column (default prompt)")] = None,
+    target_column: Annotated[Optional[str], typer.Option("--target-column", help="language models: target column (default target)")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", "-n", help="language models: tokens to generate (default: the target's length)")] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", "-t", help="language models: sampling temperature (default 0: greedy)")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="language models: sample among the k most likely tokens")] = None,
+    top_p: Annotated[Optional[float], typer.Option("--top-p", help="language models: sample within this probability mass")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="language models: random seed for sampling")] = None,
 ) -> None:
-    """Score a saved model on labelled data."""
+    """Score a saved model on labelled data; a language model on a text file (loss, perplexity) or on
+    prompt/target pairs (BLEU, ROUGE-1/2/L, loss and perplexity of the targets)."""
     import kiln
     from kiln.evaluate import format_metrics_table
     from kiln.io import write_json
 
-    metrics = kiln.load(model_dir).evaluate(data)
+    model = kiln.load(model_dir)
+    lm_options = {"prompt_column": prompt_column, "target_column": target_column, "max_new_tokens": max_new_tokens,
+                  "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+    if getattr(model, "kind", None) == "language_model":
+        metrics = model.evaluate(Path(data), **lm_options)
+    elif any(value is not None for value in lm_options.values()):
+        raise KilnError("--prompt-column, --target-column, --max-new-tokens, --temperature, --top-k, --top-p and --seed are for language models only")
+    else:
+        metrics = model.evaluate(data)
     out.print(format_metrics_table({"evaluation": metrics}))
     if output:
         write_json(output, metrics)
@@ -133,6 +172,17 @@ def quickstart_cmd(
     from kiln.quickstart import run
 
     _print_run(run(output))
+
+
+@app.command("merge-adapter")
+def merge_adapter_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved hf model (or run directory) with a LoRA adapter")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory for the merged model")],
+) -> None:
+    """Merge a LoRA adapter into its base weights: a plain hf model that needs neither peft nor the base."""
+    from kiln.hf.merge import merge_adapter
+
+    out.print(f"merged model written to {merge_adapter(model_dir, output)}")
 
 
 def _add_serving_commands() -> None:

@@ -14,7 +14,7 @@ from kiln.data.cleaning import clean_frame
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.errors import KilnError
 from kiln.io import load_tensors, read_json, save_tensors, write_json
-from kiln.models import build_network
+from kiln.models import MODELS, build_network
 
 WEIGHTS, META = "weights.safetensors", "model.json"
 FORMAT_VERSION = 1
@@ -80,6 +80,7 @@ class Model:
             "format_version": FORMAT_VERSION,
             "config": self.config.model_dump(mode="json"),
             "preprocessing": self.preprocessor.state(),
+            **MODELS.get(self.config.model.type)().save_extras(self.config.model, self.net),
         }
         write_json(path / META, meta)
         return path
@@ -94,6 +95,7 @@ class Model:
         meta = read_json(path / META)
         config = load_config(meta["config"])
         pre = Preprocessor(config).load_state(meta["preprocessing"])
+        MODELS.get(config.model.type)().load_extras(config.model, meta, path)
         net = build_network(config.model, pre.inputs, pre.outputs)
         try:
             net.load_state_dict(load_tensors(path / WEIGHTS))
@@ -106,7 +108,11 @@ def load(path: str | Path) -> Model:
     """Load a saved model (a model directory or a run directory); a language model (model.json
     kind "language_model") loads as a kiln.lm.LanguageModel."""
     from kiln.lm.model import LanguageModel, is_language_model_dir
+    from kiln.pretrain.api import KIND as PRETRAINED, PretrainedEncoder
 
     if is_language_model_dir(path):
         return LanguageModel.load(path)  # type: ignore[return-value]
+    root = Path(path) / "model" if (Path(path) / "model" / META).is_file() else Path(path)
+    if (root / META).is_file() and read_json(root / META).get("kind") == PRETRAINED:
+        return PretrainedEncoder.load(path, field="model directory")  # type: ignore[return-value]
     return Model.load(path)

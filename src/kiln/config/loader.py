@@ -63,7 +63,11 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
     if isinstance(source, RunConfig):
         return source
     raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source)
-    if "task" in raw:  # `task: language_modeling` configs are LMConfig (kiln.lm), see load_any_config
+    if "task" in raw:  # `task: language_modeling` / `pretraining` configs have their own schemas, see load_any_config
+        tasks = ("language_modeling", "pretraining")
+        if raw["task"] not in tasks:
+            raise KilnError(f"config error at task: '{raw['task']}' is not allowed{did_you_mean(raw['task'], tasks)}; "
+                            f"valid: {', '.join(tasks)} (leave task out for a supervised model)")
         raise KilnError(f"config error: this is a '{raw['task']}' task config; only `kiln train` / kiln.train / load_any_config accept it")
     try:
         config = RunConfig.model_validate(raw)
@@ -79,10 +83,26 @@ def load_config(source: Any) -> "RunConfig":  # noqa: F821
     return config
 
 
+def validate(schema: type[BaseModel], source: Any) -> Any:
+    """Validate a path or dict against a pydantic schema; the first error becomes one KilnError line."""
+    if isinstance(source, schema):
+        return source
+    raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source)
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        where = explain(exc, raw, schema)
+        raise KilnError(("config error: " if where.startswith(":") else "config error at ") + where.lstrip(": ")) from None
+
+
 def load_any_config(source: Any) -> Any:
     """A RunConfig, or an LMConfig (kiln.lm) when the config has `task: language_modeling`."""
     from kiln.lm.config import is_lm_source, load_lm_config
+    from kiln.pretrain.api import config_task
+    from kiln.pretrain.config import load_pretrain_config
 
+    if config_task(source) == "pretraining":
+        return load_pretrain_config(source)
     return load_lm_config(source) if is_lm_source(source) else load_config(source)
 
 
@@ -209,3 +229,28 @@ def _section_class(annotation: Any, node: Any) -> Any:
                 if match in classes:
                     return match
     return classes[0] if len(classes) == 1 else None
+
+
+def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` assignments (values parsed as YAML) to a raw config dict."""
+    out = dict(raw)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise KilnError(f"--set expects KEY=VALUE with a dotted key (e.g. trainer.epochs=5), got '{item}'")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise KilnError(f"--set {key}: cannot parse '{text}' as a YAML value") from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise KilnError(f"--set {key}: '{part}' is not a section (it is {child!r})")
+            node[part] = child = dict(child)
+            node = child
+        node[parts[-1]] = value
+    return out

@@ -32,6 +32,7 @@ class DataConfig(Section):
     validation: str | None = None
     test: str | None = None
     split: SplitConfig = SplitConfig()
+    sample: float | None = Field(None, gt=0.0, le=1.0)  # keep this fraction of the training file (stratified, seeded)
 
 
 class MissingConfig(Section):
@@ -91,6 +92,8 @@ class TrainerConfig(Section):
     seed: int = 42
     threads: int | None = None  # torch intra-op threads; default $KILN_THREADS or min(4, cores)
     device: str = "auto"
+    freeze: list[Literal["embeddings", "encoder"]] = []  # input encoders' token embeddings, or whole encoders
+    layer_lr_decay: float | None = Field(None, gt=0.0, le=1.0)  # encoder layer k from the top learns at lr * decay**k
 
     @field_validator("batch_size")
     @classmethod
@@ -127,4 +130,5 @@ class RunConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feature names must be unique; repeated: {dupes}")
+        MODELS.get(self.model.type)().configure(self)  # e.g. hf: text inputs use the checkpoint's tokenizer
         return self

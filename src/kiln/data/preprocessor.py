@@ -49,7 +49,8 @@ class Preprocessor:
                 check_classes(sorted(label_strings(frame[feature.name]).dropna().unique()), feature.name,
                               f"the training split ({len(frame)} row{'s' if len(frame) != 1 else ''})")
         for feature in self.features:
-            feature.fit(frame[feature.name])
+            if not feature.fitted:  # a feature may arrive fitted (e.g. a pre-trained tokenizer)
+                feature.fit(frame[feature.name])
         return self
 
     def transform(self, frame: pd.DataFrame, targets: bool = True, where: str = "data") -> TensorData:

@@ -66,10 +66,12 @@ class NumericFeature(Feature):
         return 0.0, 1.0
 
     def _normalise(self, series: pd.Series, clip: bool) -> np.ndarray:
-        values = series.astype("float64").fillna(self.fill)
+        # numpy, not Series.fillna/clip: same result, without pandas' per-call overhead (serving predicts small batches)
+        values = series.astype("float64").to_numpy(copy=True)
+        values[np.isnan(values)] = self.fill
         if clip and self.low is not None:
-            values = values.clip(self.low, self.high)
-        return ((values.to_numpy() - self.shift) / self.scale).astype("float32")
+            np.clip(values, self.low, self.high, out=values)
+        return ((values - self.shift) / self.scale).astype("float32")
 
     def transform(self, series: pd.Series) -> torch.Tensor:
         return torch.from_numpy(self._normalise(series, clip=True)).unsqueeze(1)

@@ -18,12 +18,13 @@ _DIGIT = re.compile(r"\d")
 
 class TextConfig(FeatureConfig):
     type: Literal["text"]
-    tokenizer: Literal["word", "char", "bpe", "wordpiece"] = "word"
+    tokenizer: Literal["word", "char", "bpe", "wordpiece", "pretrained"] = "word"
     vocab_size: int = 10000  # including <pad> and <unk>
     max_length: int = 64
     min_frequency: int = 1
     lowercase: bool = True
     normalize_digits: bool = False  # map every digit to 0, so numbers of one shape (phone numbers, prices) share a token
+    tokenizer_path: str | None = None  # tokenizer "pretrained": a Hugging Face checkpoint directory (model type hf sets it)
 
 
 @FEATURES.register("text")
@@ -33,8 +34,10 @@ class TextFeature(Feature):
 
     def __init__(self, config: TextConfig, preprocessing: Any = None) -> None:
         super().__init__(config, preprocessing)
+        pretrained = {"path": config.tokenizer_path, "max_length": config.max_length} if config.tokenizer == "pretrained" else {}
         self.tokenizer = build_tokenizer(
-            config.tokenizer, vocab_size=config.vocab_size, lowercase=config.lowercase, min_frequency=config.min_frequency
+            config.tokenizer, vocab_size=config.vocab_size, lowercase=config.lowercase, min_frequency=config.min_frequency,
+            **pretrained,
         )
 
     def _texts(self, series: pd.Series) -> list[str]:
@@ -54,7 +57,7 @@ class TextFeature(Feature):
 
     def transform(self, series: pd.Series) -> torch.Tensor:
         length = self.config.max_length
-        ids = np.zeros((len(series), length), dtype="int64")
+        ids = np.full((len(series), length), self.tokenizer.pad_id, dtype="int64")
         for row, row_ids in enumerate(self.tokenizer.encode_batch(self._texts(series))):
             row_ids = row_ids[:length]
             ids[row, : len(row_ids)] = row_ids
@@ -68,4 +71,4 @@ class TextFeature(Feature):
         self.fitted = True
 
     def describe(self) -> dict[str, Any]:
-        return {"vocab_size": self.tokenizer.vocab_size, "max_length": self.config.max_length}
+        return {"vocab_size": self.tokenizer.vocab_size, "max_length": self.config.max_length, "pad_id": self.tokenizer.pad_id}

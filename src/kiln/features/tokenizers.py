@@ -263,3 +263,6 @@ def build_tokenizer(kind: str, **options: Any) -> Tokenizer:
 
 def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     return TOKENIZERS.get(state["kind"])().load_state(state)
+
+
+from kiln.hf import tokenizer as _pretrained  # noqa: E402,F401  (registers "pretrained": a checkpoint's own tokenizer)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from kiln.resume import check_resume
 from kiln.errors import KilnError
 from kiln.io import read_json, write_json, write_text
 from kiln.lm.config import LMConfig, load_lm_config
@@ -26,17 +27,6 @@ def _run_dir(output: str | Path | None, config: LMConfig) -> Path:
         return Path(output)
     stem = Path(config.data.train or "lm").stem
     return Path("runs") / f"lm-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _check_resume(run_dir: Path, config: LMConfig) -> None:
-    from kiln.api import _diff
-
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise KilnError(f"cannot resume: {run_dir} is not a kiln run directory (no config.yaml)")
-    changes = _diff(load_lm_config(saved).model_dump(mode="json"), config.model_dump(mode="json"))
-    if changes:
-        raise KilnError(f"cannot resume {run_dir}: the config differs from the run's: {'; '.join(changes[:5])}")
 
 
 def train_lm(
@@ -59,7 +49,7 @@ def train_lm(
         config = config.model_copy(update={"data": config.data.model_copy(update={"train": str(data)})})
     run_dir = Path(resume) if resume is not None else _run_dir(output, config)
     if resume is not None:
-        _check_resume(run_dir, config)
+        check_resume(run_dir, config, load_lm_config)
     cfg = config.trainer
     configure_threads(cfg.threads)
     seed_everything(cfg.seed)

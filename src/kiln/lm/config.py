@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kiln.errors import KilnError
 from kiln.features.tokenizers import TOKENIZERS
 
 TASK = "language_modeling"
@@ -99,26 +98,21 @@ def is_lm_source(source: Any) -> bool:
     if isinstance(source, LMConfig):
         return True
     if isinstance(source, dict):
-        return "task" in source
+        return source.get("task") == TASK
     if isinstance(source, (str, Path)) and Path(source).is_file():
         from kiln.config.loader import read_yaml
 
-        return "task" in read_yaml(source)
+        return read_yaml(source).get("task") == TASK
     return False
 
 
 def load_lm_config(source: Any) -> LMConfig:
     """Build a validated LMConfig from a path, a dict or an LMConfig; errors are one KilnError line."""
-    from kiln.config.loader import expand_path, explain, read_yaml
+    from kiln.config.loader import expand_path, validate
 
     if isinstance(source, LMConfig):
         return source
-    raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source)
-    try:
-        config = LMConfig.model_validate(raw)
-    except ValidationError as exc:
-        where = explain(exc, raw, LMConfig)
-        raise KilnError(("config error: " if where.startswith(":") else "config error at ") + where.lstrip(": ")) from None
+    config = validate(LMConfig, source)
     for field in ("train", "validation"):
         value = getattr(config.data, field)
         if value:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -97,3 +97,29 @@ def fixed_starts(n_tokens: int, block_size: int, batches: int, batch_size: int, 
     """(batches, batch_size) block starts used for every loss estimate of one split."""
     generator = torch.Generator().manual_seed(seed * 7_919 + 17)
     return sample_starts(n_tokens, block_size, batches * batch_size, generator).view(batches, batch_size)
+
+
+class Sampler(Protocol):
+    """How a trainer draws (input, target) batches from a split's tensor."""
+
+    tokens_per_example: float
+
+    def sample(self, data: Tensor, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]: ...
+
+    def fixed(self, data: Tensor, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]: ...
+
+
+class BlockSampler:
+    """Next-token prediction: random contiguous blocks of a 1-D token stream."""
+
+    def __init__(self, block_size: int) -> None:
+        self.block_size = block_size
+        self.tokens_per_example = float(block_size)
+
+    def sample(self, data: Tensor, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        starts = sample_starts(len(data), self.block_size, count, generator)
+        return blocks(data, starts.to(data.device), self.block_size)
+
+    def fixed(self, data: Tensor, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]:
+        starts = fixed_starts(len(data), self.block_size, batches, batch_size, seed).to(data.device)
+        return [blocks(data, row, self.block_size) for row in starts]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,10 +17,20 @@ from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.generate import generate_ids
 from kiln.lm.gpt import GPT
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 WEIGHTS, META = "weights.safetensors", "model.json"
 KIND = "language_model"
 FORMAT_VERSION = 1
 log = logging.getLogger("kiln")
+
+
+def _is_path(data: Any) -> bool:
+    """A Path, or a short one-line string naming an existing file (a longer string is text to score)."""
+    if isinstance(data, Path):
+        return True
+    return isinstance(data, str) and len(data) < 4096 and "\n" not in data and Path(data).is_file()
 
 
 def model_dir(path: str | Path) -> Path:
@@ -40,7 +50,8 @@ def is_language_model_dir(path: str | Path) -> bool:
 
 
 class LanguageModel:
-    """`generate` / `stream` text, `evaluate` perplexity on text, `save` / `load`.
+    """`generate` / `stream` text, `evaluate` perplexity on text or BLEU/ROUGE on prompt → target pairs,
+    `save` / `load`.
 
     `generate` returns the continuation as one string (without the prompt); `stream` yields the
     same text piece by piece as tokens are produced (joined, the pieces equal `generate`'s string
@@ -140,14 +151,69 @@ class LanguageModel:
         return "".join(self.stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache))
 
     # -- evaluation ---------------------------------------------------------------------------
+    def evaluate(
+        self,
+        data: "str | Path | pd.DataFrame | list[dict[str, Any]] | dict[str, list[Any]]",
+        prompt_column: str | None = None,
+        target_column: str | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Score the model on `data`:
+
+        - a text, or a plain text file path: mean next-token loss and perplexity
+          (`{"loss", "perplexity", "tokens"}`);
+        - a table of prompt → target pairs (a .csv/.tsv/.jsonl/.parquet path, a DataFrame, a list of
+          row dicts or a dict of columns; columns `prompt_column`, default "prompt", and
+          `target_column`, default "target"): a continuation is generated for each prompt (greedy
+          unless `temperature` > 0; `max_new_tokens` defaults to each target's length in tokens) and
+          scored against the target with corpus BLEU (0-100, sacrebleu) and mean ROUGE-1/2/L
+          F-measures (0-1, rouge-score); `loss` / `perplexity` are those of the targets' tokens given
+          their prompts (see kiln.lm.metrics).
+        """
+        from kiln.lm.metrics import evaluate_pairs
+
+        frame = self._pairs_table(data)
+        options = {"prompt_column": prompt_column, "target_column": target_column, "max_new_tokens": max_new_tokens,
+                   "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+        if frame is None:
+            given = [name for name, value in options.items() if value is not None]
+            if given:
+                raise KilnError(f"{', '.join(given)} apply to prompt/target tables only (.csv, .tsv, .jsonl, .parquet); "
+                                "a plain text file is scored by loss and perplexity")
+            return self._text_loss(data)  # type: ignore[arg-type]
+        metrics, _ = evaluate_pairs(self, frame, prompt_column or "prompt", target_column or "target",
+                                    max_new_tokens, temperature or 0.0, top_k, top_p, seed)
+        return metrics
+
+    @staticmethod
+    def _pairs_table(data: Any) -> "pd.DataFrame | None":
+        """`data` as a prompt/target table, or None when it is a text or a plain text file."""
+        import pandas as pd
+
+        from kiln.data.loading import READERS, read_table
+
+        if isinstance(data, pd.DataFrame):
+            return data
+        if isinstance(data, (list, dict)):
+            return pd.DataFrame(data)
+        if isinstance(data, (str, Path)):
+            name = str(data)
+            if len(name) < 4096 and "\n" not in name and Path(name).suffix.lower() in READERS:
+                return read_table(name)  # a missing or empty file is a one-line KilnError
+        return None
+
     @torch.no_grad()
-    def evaluate(self, text: str | Path) -> dict[str, float]:
+    def _text_loss(self, text: str | Path) -> dict[str, float]:
         """Mean next-token loss and perplexity over a text (or a text file path), in consecutive
         non-overlapping windows of block_size tokens."""
         from kiln.lm.data import read_text
         from kiln.lm.train import perplexity
 
-        if isinstance(text, Path) or (isinstance(text, str) and len(text) < 4096 and "\n" not in text and Path(text).is_file()):
+        if isinstance(text, Path) or _is_path(text):
             text = read_text(text, self.config.data.encoding, "evaluation text")
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
         if len(ids) < 2:

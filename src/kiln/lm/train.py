@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from kiln.errors import KilnError
 from kiln.io import load_state, save_state
-from kiln.lm.data import blocks, fixed_starts, iteration_generator, sample_starts
+from kiln.lm.data import BlockSampler, Sampler, iteration_generator
 
 LMCallback = Callable[["LMTrainer", dict[str, Any]], None]
 CHECKPOINT = "checkpoint.safetensors"
@@ -60,10 +60,11 @@ class LMTrainer:
         checkpoint_dir: Path | None = None,
         callbacks: Sequence[LMCallback] = (),
         progress: bool = True,
+        sampler: Sampler | None = None,
     ) -> None:
         self.net = net.to(device)
         self.cfg, self.device = cfg, device
-        self.block_size = net.block_size
+        self.sampler: Sampler = sampler or BlockSampler(net.block_size)
         self.checkpoint_dir = checkpoint_dir
         self.callbacks = list(callbacks)
         self.progress = progress
@@ -79,28 +80,26 @@ class LMTrainer:
 
     # -- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def estimate_loss(self, ids: Tensor, starts: Tensor) -> float:
-        """Mean loss over fixed batches (starts: (batches, batch_size)), in eval mode."""
+    def estimate_loss(self, batches: list[tuple[Tensor, Tensor]]) -> float:
+        """Mean loss over fixed (input, target) batches, in eval mode."""
         self.net.eval()
         total = torch.zeros((), device=self.device)
-        for row in starts:
-            x, y = blocks(ids, row, self.block_size)
+        for x, y in batches:
             with self.autocast():
                 _, loss = self.net(x.to(self.device), y.to(self.device))
             total += loss.float()
         self.net.train()
-        return float(total) / len(starts)
+        return float(total) / len(batches)
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: Tensor, validation: Tensor, resume: bool = False) -> list[dict[str, Any]]:
-        cfg, t = self.cfg, self.block_size
+        cfg = self.cfg
         train_ids = train.to(self.device)
-        val_ids = validation.to(self.device)
-        val_starts = fixed_starts(len(validation), t, cfg.eval_iters, cfg.batch_size, cfg.seed + 1)
+        val_batches = self.sampler.fixed(validation.to(self.device), cfg.eval_iters, cfg.batch_size, cfg.seed + 1)
         if resume:
             self._resume()
         per_step = cfg.batch_size * cfg.gradient_accumulation
-        tokens_per_step = per_step * t
+        tokens_per_step = per_step * self.sampler.tokens_per_example
         self.net.train()
         loss_sum, steps, busy = torch.zeros((), device=self.device), 0, 0.0
         every = max(1, cfg.iterations // 200)
@@ -118,8 +117,7 @@ class LMTrainer:
                 lr = learning_rate(cfg, it)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                starts = sample_starts(len(train), t, per_step, iteration_generator(cfg.seed, it))
-                x_all, y_all = blocks(train_ids, starts.to(self.device), t)
+                x_all, y_all = self.sampler.sample(train_ids, per_step, iteration_generator(cfg.seed, it))
                 for micro in range(cfg.gradient_accumulation):
                     part = slice(micro * cfg.batch_size, (micro + 1) * cfg.batch_size)
                     with self.autocast():
@@ -142,7 +140,7 @@ class LMTrainer:
                     bar.update(task, completed=self.iteration, info=f"loss {running:.4f}{last_val}")
                 busy += time.perf_counter() - tick
                 if self.iteration % cfg.eval_interval == 0 or self.iteration == cfg.iterations:
-                    val = self.estimate_loss(val_ids, val_starts)
+                    val = self.estimate_loss(val_batches)
                     row = {
                         "iteration": self.iteration,
                         "tokens": self.iteration * tokens_per_step,
@@ -164,8 +162,7 @@ class LMTrainer:
     def final_metrics(self, train: Tensor) -> dict[str, dict[str, float]]:
         """Validation from the last evaluation; train loss over fixed training batches, same estimator."""
         cfg = self.cfg
-        starts = fixed_starts(len(train), self.block_size, cfg.eval_iters, cfg.batch_size, cfg.seed + 2)
-        train_loss = self.estimate_loss(train.to(self.device), starts)
+        train_loss = self.estimate_loss(self.sampler.fixed(train.to(self.device), cfg.eval_iters, cfg.batch_size, cfg.seed + 2))
         val_loss = self.history[-1]["validation_loss"]
         return {
             "validation": {"loss": val_loss, "perplexity": perplexity(val_loss)},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -43,6 +44,16 @@ class ModelType:
 
     def check(self, inputs: Sequence[Feature]) -> None:
         """Refuse input sets this model type cannot model."""
+
+    def configure(self, config: Any) -> None:
+        """Adjust a run config as it is validated (hf: text inputs use the checkpoint's tokenizer)."""
+
+    def save_extras(self, cfg: Any, net: nn.Module) -> dict[str, Any]:
+        """Extra model.json entries a saved model needs (hf: architecture, base checkpoint and its hash)."""
+        return {}
+
+    def load_extras(self, cfg: Any, meta: dict[str, Any], path: Path) -> None:
+        """Check and prepare, before a saved model's network is rebuilt (hf: verify the base checkpoint)."""
 
 
 MODELS: Registry[type[ModelType]] = Registry("model type")

@@ -122,12 +122,16 @@ class TextTransformerEncoder(nn.Module):
         self.scale = math.sqrt(d_model)
         self.output_dim = d_model
 
-    def forward(self, x: Tensor) -> Tensor:
+    def hidden_states(self, x: Tensor) -> Tensor:
+        """Per-token outputs (batch, seq, d_model) after the final LayerNorm."""
         mask = x != 0
         h = self.drop(self.positions(self.embedding(x) * self.scale))
         for layer in self.layers:
             h = layer(h, mask)
-        return _masked_mean(self.norm(h), mask)
+        return self.norm(h)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _masked_mean(self.hidden_states(x), x != 0)
 
 
 class ImageCNNEncoder(nn.Module):

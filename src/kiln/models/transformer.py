@@ -34,6 +34,7 @@ class TransformerConfig(ModelConfig):
     layers: int = 2
     ff_dim: int | None = None
     attention_dropout: float = 0.1
+    pretrained: str | None = None  # a `kiln pretrain` run: its encoder weights and tokenizer are reused
 
 
 @MODELS.register("transformer")
@@ -45,6 +46,7 @@ class Transformer(ModelType):
         require(inputs, "text", self.name)
 
     def text_encoder(self, cfg: TransformerConfig, info: dict[str, Any]) -> nn.Module:
-        return TrimmedTextTransformer(info["vocab_size"], d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
+        vocab = info["vocab_size"] + (1 if cfg.pretrained else 0)  # pre-training added a <mask> id
+        return TrimmedTextTransformer(vocab, d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
                                       ff_dim=cfg.ff_dim, dropout=cfg.attention_dropout,
                                       max_length=max(512, info["max_length"]))

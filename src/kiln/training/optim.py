@@ -34,8 +34,44 @@ def _rmsprop(params: Any, cfg: Any) -> torch.optim.Optimizer:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
-    """L2 is applied as weight decay (the gradient of λ/2·‖w‖²); L1 is added to the loss by the trainer."""
-    return OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg)
+    """L2 is applied as weight decay (the gradient of λ/2·‖w‖²); L1 is added to the loss by the trainer.
+    `trainer.freeze` and `trainer.layer_lr_decay` shape the parameter groups (see parameter_groups)."""
+    return OPTIMIZERS.get(cfg.optimizer)(parameter_groups(model, cfg), cfg)
+
+
+def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
+    """Freeze what `trainer.freeze` names and group the rest by learning rate.
+
+    freeze: "embeddings" = every nn.Embedding inside the input encoders; "encoder" = the input
+    encoders entirely (only the trunk and heads learn). layer_lr_decay d: in an encoder with a
+    `layers` stack of L layers, layer i (0 = bottom) learns at lr * d**(L - i), its embeddings and
+    positions at lr * d**(L + 1), everything else at lr (the usual fine-tuning recipe for
+    pre-trained encoders: lower layers hold more general features and move less).
+    """
+    encoders = getattr(model, "encoders", None)
+    freeze = set(getattr(cfg, "freeze", []) or [])
+    if encoders is not None and freeze:
+        frozen = [encoders] if "encoder" in freeze else [m for m in encoders.modules() if isinstance(m, torch.nn.Embedding)]
+        for module in frozen:
+            module.requires_grad_(False)
+    scale: dict[int, float] = {}
+    decay = getattr(cfg, "layer_lr_decay", None)
+    if encoders is not None and decay is not None:
+        for encoder in encoders:
+            stack = getattr(encoder, "layers", None)
+            if not isinstance(stack, torch.nn.ModuleList):
+                continue
+            depth = len(stack)
+            for name, p in encoder.named_parameters():
+                if name.startswith("layers."):
+                    scale[id(p)] = decay ** (depth - int(name.split(".")[1]))
+                elif not name.startswith(("norm.", "transform")):
+                    scale[id(p)] = decay ** (depth + 1)
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "lr": cfg.learning_rate * s} for s, ps in sorted(groups.items(), reverse=True)]
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> tuple[LRScheduler | ReduceLROnPlateau | None, str]:

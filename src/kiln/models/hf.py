@@ -1,0 +1,102 @@
+"""`hf`: fine-tune a local Hugging Face encoder checkpoint (BERT-style) under kiln's trunk and heads,
+fully or through a LoRA adapter (peft). Needs the optional extra kiln[hf]; see docs/pretrained.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from torch import nn
+
+from kiln.errors import KilnError
+from kiln.features import Feature
+from kiln.models.base import MODELS, ModelConfig, ModelType, require
+
+ARCHITECTURE, BASE = "hf_architecture", "base_checkpoint"
+
+
+class LoraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["lora"]
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+
+
+class HFConfig(ModelConfig):
+    type: Literal["hf"]
+    path: str  # a checkpoint directory written by save_pretrained; ${VARS} and ~ are expanded
+    pooling: Literal["cls", "mean", "pooler"] = "cls"  # first token, masked mean, or the checkpoint's pooler
+    dropout: float = 0.1  # on the pooled vector, and after each hidden layer
+    init: Literal["default"] = "default"  # pre-trained weights are never re-initialised
+    adapter: LoraConfig | None = None
+    _architecture: dict[str, Any] | None = PrivateAttr(default=None)  # set when a saved full model loads
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        from kiln.config.loader import expand_path
+
+        try:
+            return os.path.abspath(expand_path(value, "model.path"))
+        except KilnError:
+            return value  # an unset variable is reported when the checkpoint is read
+
+
+@MODELS.register("hf")
+class HF(ModelType):
+    name = "hf"
+    Config = HFConfig
+
+    def configure(self, config: Any) -> None:
+        texts = [(i, f) for i, f in enumerate(config.input_features) if f.type == "text"]
+        if len(texts) != 1:
+            raise ValueError(f"model type 'hf' needs exactly one text input feature for the checkpoint; this config has {len(texts)}")
+        i, feature = texts[0]
+        if feature.tokenizer != "pretrained" and "tokenizer" in feature.model_fields_set:
+            raise ValueError(f"input_features[{i}].tokenizer: model type 'hf' tokenizes with the checkpoint's own tokenizer; "
+                             f"remove tokenizer: {feature.tokenizer}")
+        if feature.tokenizer_path not in (None, config.model.path):
+            raise ValueError(f"input_features[{i}].tokenizer_path must be the checkpoint, model.path ({config.model.path})")
+        feature.tokenizer, feature.tokenizer_path = "pretrained", config.model.path
+
+    def check(self, inputs: Sequence[Feature]) -> None:
+        require(inputs, "text", self.name)
+
+    def text_encoder(self, cfg: HFConfig, info: dict[str, Any]) -> nn.Module:
+        from kiln.hf.encoder import build_encoder
+
+        return build_encoder(cfg, info)
+
+    def save_extras(self, cfg: HFConfig, net: nn.Module) -> dict[str, Any]:
+        encoder = _encoder(net)
+        if cfg.adapter is not None:
+            return {BASE: encoder.base}
+        return {ARCHITECTURE: encoder.backbone.config.to_dict()}
+
+    def load_extras(self, cfg: HFConfig, meta: dict[str, Any], path: Path) -> None:
+        if cfg.adapter is None:
+            cfg._architecture = meta.get(ARCHITECTURE)  # a full model loads without its base checkpoint
+            return
+        from kiln.hf.checkpoint import weight_files, weights_sha256
+
+        base = meta.get(BASE) or {}
+        root = Path(base.get("path") or cfg.path)
+        if not root.is_dir() or not weight_files(root):
+            raise KilnError(f"the base checkpoint of the LoRA model {path} is missing: {root} (the model holds only "
+                            f"adapter and head weights; restore the checkpoint there)")
+        found, recorded = weights_sha256(root), base.get("sha256") or {}
+        if found != recorded:
+            changed = sorted(k for k in {*found, *recorded} if found.get(k) != recorded.get(k))
+            raise KilnError(f"the base checkpoint of the LoRA model {path} has changed: {root} ({', '.join(changed)} "
+                            f"differ from the sha256 recorded at training); restore the original checkpoint, or retrain")
+
+
+def _encoder(net: nn.Module) -> Any:
+    from kiln.hf.encoder import HFTextEncoder
+
+    return next(m for m in net.modules() if isinstance(m, HFTextEncoder))
