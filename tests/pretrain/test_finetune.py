@@ -92,7 +92,7 @@ def test_layer_lr_decay_groups(corpus: dict[str, Path], pretrained_run: Path) ->
 def test_architecture_conflict_is_refused(corpus: dict[str, Path], pretrained_run: Path) -> None:
     config = finetune_config(corpus["labelled"], pretrained_run)
     config["model"]["d_model"] = 32
-    with pytest.raises(KilnError, match="model.d_model: 32 differs from the pre-trained encoder's 16"):
+    with pytest.raises(KilnError, match="model.d_model: 32 differs from the pre-trained model's 16"):
         kiln.train(config)
 
 

@@ -2,6 +2,6 @@
 
 from kiln.models.base import MODELS, ModelConfig, ModelType, build_network
 
-from kiln.models import cnn, hf, linear, mlp, rnn, transformer  # noqa: E402,F401  (registration)
+from kiln.models import cnn, gpt, hf, linear, mlp, rnn, transformer  # noqa: E402,F401  (registration)
 
 __all__ = ["MODELS", "ModelConfig", "ModelType", "build_network"]

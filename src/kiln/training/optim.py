@@ -44,8 +44,8 @@ def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
 
     freeze: "embeddings" = every nn.Embedding inside the input encoders; "encoder" = the input
     encoders entirely (only the trunk and heads learn). layer_lr_decay d: in an encoder with a
-    `layers` stack of L layers, layer i (0 = bottom) learns at lr * d**(L - i), its embeddings and
-    positions at lr * d**(L + 1), everything else at lr (the usual fine-tuning recipe for
+    stack of L layers (`layers` or `blocks`), layer i (0 = bottom) learns at lr * d**(L - i), its
+    embeddings at lr * d**(L + 1), everything else at lr (the usual fine-tuning recipe for
     pre-trained encoders: lower layers hold more general features and move less).
     """
     encoders = getattr(model, "encoders", None)
@@ -56,17 +56,18 @@ def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
             module.requires_grad_(False)
     scale: dict[int, float] = {}
     decay = getattr(cfg, "layer_lr_decay", None)
-    if encoders is not None and decay is not None:
-        for encoder in encoders:
-            stack = getattr(encoder, "layers", None)
-            if not isinstance(stack, torch.nn.ModuleList):
-                continue
-            depth = len(stack)
-            for name, p in encoder.named_parameters():
-                if name.startswith("layers."):
-                    scale[id(p)] = decay ** (depth - int(name.split(".")[1]))
-                elif not name.startswith(("norm.", "transform")):
-                    scale[id(p)] = decay ** (depth + 1)
+    for encoder in encoders if encoders is not None and decay is not None else []:
+        stacks = [(n, m) for n, m in encoder.named_modules() if n.split(".")[-1] in ("layers", "blocks", "layer") and isinstance(m, torch.nn.ModuleList)]
+        if not stacks:
+            continue
+        stack = stacks[0][1]
+        for i, layer in enumerate(stack):
+            for p in layer.parameters():
+                scale[id(p)] = decay ** (len(stack) - i)
+        for module in encoder.modules():
+            if isinstance(module, torch.nn.Embedding):
+                for p in module.parameters():
+                    scale[id(p)] = decay ** (len(stack) + 1)
     groups: dict[float, list[torch.nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
