@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MKL_NUM_THREADS ?= 1
 export KILN_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench browser clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,13 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/lm.py
+	$(BIN)/python benchmarks/serve.py
+
+# Debian chromium + chromedriver for tests/serve/test_dashboard_browser.py (apt-get; a no-op when
+# they are there or apt-get cannot be used, and the test then skips). .ci/run calls it.
+browser:
+	bash scripts/install-browser.sh
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

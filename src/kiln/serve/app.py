@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from kiln.serve.auth import AuthError, KeyStore
 from kiln.serve.batcher import BatcherClosed, MicroBatcher
 from kiln.serve.metrics import ServeMetrics
 from kiln.serve.registry import ModelRegistry, check_name, metrics_of, model_dir_of
-from kiln.serve.schema import RequestError, frame_to_records, input_schema, output_schema, rows_to_frame
+from kiln.serve.schema import RequestError, input_schema, output_schema, validate_rows
 
 log = logging.getLogger("kiln.serve")
 
@@ -37,6 +38,7 @@ class ServeSettings:
     sample_rate: float = 0.0  # fraction of predicted rows stored for monitoring
     sample_db: Path | None = None  # SQLite sample store (default: <registry>/monitoring.sqlite)
     drift_interval_s: float = 60.0  # how often drift gauges are recomputed (0 = never)
+    runs_dir: Path | None = None  # training runs shown on the dashboard (GET /v1/runs)
 
 
 @dataclass
@@ -47,15 +49,90 @@ class ServedModel:
     model: Any
     batcher: MicroBatcher
     metrics: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, str]] = field(default_factory=list)  # the input schema, computed once
+    example: dict[str, Any] = field(default_factory=dict)  # a typical input row (from stats.json)
+    drift: dict[str, Any] | None = None  # the latest drift summary (sampling on)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, monitored: bool = False) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
-            "inputs": input_schema(self.model.config),
+            "inputs": self.inputs,
             "outputs": output_schema(self.model.config),
             "metrics": self.metrics,
+            "example": self.example,
+            "drift": self.drift_status(monitored),
         }
+
+    def drift_status(self, monitored: bool) -> dict[str, Any]:
+        """`status`: not monitored | no training statistics | waiting for samples | too few samples | ok | drift."""
+        if not monitored:
+            return {"status": "not monitored"}
+        if self.path is None or not (self.path / "stats.json").is_file():
+            return {"status": "no training statistics"}
+        if self.drift is None:
+            return {"status": "waiting for samples"}
+        return self.drift
+
+
+def _drift_summary(report: dict[str, Any]) -> dict[str, Any]:
+    status = "drift" if report["drift"] else ("ok" if report.get("enough_data", True) else "too few samples")
+    return {"status": status, "rows": report["rows"], "features": report.get("drifted_features", []),
+            "predictions": report.get("drifted_predictions", []), "checked_at": time.time()}
+
+
+def _example_row(path: Path | None, model: Any) -> dict[str, Any]:
+    """A plausible input row for the dashboard's try-it form: training means and most frequent values."""
+    from kiln.io import read_json
+
+    stats: dict[str, Any] = {}
+    if path is not None and (path / "stats.json").is_file():
+        try:
+            stats = read_json(path / "stats.json").get("features", {})
+        except Exception:  # noqa: BLE001 - the example is a convenience
+            stats = {}
+    row: dict[str, Any] = {}
+    for feature in input_schema(model.config):
+        ref = stats.get(feature["name"], {})
+        value: Any = None
+        if feature["type"] == "numeric" and isinstance(ref.get("mean"), (int, float)):
+            value = round(float(ref["mean"]), 3)
+        elif ref.get("kind") == "categorical" and ref.get("frequencies"):
+            value = next(iter(ref["frequencies"]))
+        elif feature["type"] == "text":
+            value = ""
+        row[feature["name"]] = value
+    return row
+
+
+class _KilnApp(FastAPI):
+    """FastAPI with one shortcut: `POST /v1/models/{name}/predict` goes straight to its handler, past
+    routing, dependency solving and the middleware stack, which otherwise cost about as much CPU per
+    request as the handler itself. Every other request, and this route's OpenAPI entry, are FastAPI's."""
+
+    predict_handler: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and self.predict_handler is not None:
+            path, root = scope["path"], scope.get("root_path") or ""
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path.startswith("/v1/models/") and path.endswith("/predict") and "/" not in path[11:-8] and len(path) > 19:
+                await self._predict(path[11:-8], scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _predict(self, name: str, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.requests import ClientDisconnect
+
+        try:
+            response = await self.predict_handler(name, Request(scope, receive))
+        except ClientDisconnect:
+            return
+        except Exception:  # noqa: BLE001 - what FastAPI's error middleware would do
+            log.exception("predict request for %s failed", name)
+            response = _error(500, "internal server error")
+        await response(scope, receive, send)
 
 
 def _name_for(path: Path) -> str:
@@ -100,8 +177,9 @@ class ServerState:
             def on_batch(inputs: Any, outputs: Any) -> None:
                 sampler.record(name, version, inputs, outputs)
 
-        batcher = MicroBatcher(model.predict, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe)
-        return ServedModel(name, version, path, model, batcher, metrics)
+        inputs = input_schema(model.config)
+        batcher = MicroBatcher(model.predict, inputs, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe)
+        return ServedModel(name, version, path, model, batcher, metrics, inputs, _example_row(path, model))
 
     async def _load(self, name: str, version: str, source: Any) -> ServedModel:
         import kiln
@@ -134,6 +212,7 @@ class ServerState:
             self.tasks.append(asyncio.create_task(self._poll(), name="kiln-registry-poll"))
         if self.sampler is not None and self.settings.drift_interval_s > 0:
             self.tasks.append(asyncio.create_task(self._drift_loop(), name="kiln-drift"))
+        _freeze_heap()
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -164,6 +243,8 @@ class ServerState:
                 changed.append(f"{name}:{version}")
             except Exception:  # noqa: BLE001 - keep serving the old version
                 log.exception("could not load %s version %s from the registry", name, version)
+        if changed:
+            _freeze_heap()
         return changed
 
     async def _poll(self) -> None:
@@ -175,9 +256,9 @@ class ServerState:
                 log.exception("registry poll failed")
 
     async def _drift_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.drift_interval_s)
+        while True:  # first right away: samples stored before a restart count at once
             await self.update_drift()
+            await asyncio.sleep(self.settings.drift_interval_s)
 
     async def update_drift(self) -> None:
         from kiln.monitor.drift import drift_for_served
@@ -192,6 +273,15 @@ class ServerState:
                 continue
             if report is not None:
                 set_drift_gauges(self.metrics, served.name, served.version, report)
+                served.drift = _drift_summary(report)
+
+
+def _freeze_heap() -> None:
+    """Move everything loaded so far (torch, pandas, models: a few hundred thousand objects) out of the
+    cyclic garbage collector's reach. Otherwise each full collection walks them all, a pause of 100 ms
+    or more under request load, which shows up directly in tail latency."""
+    gc.collect()
+    gc.freeze()
 
 
 def set_drift_gauges(metrics: ServeMetrics, name: str, version: str, report: dict[str, Any]) -> None:
@@ -249,7 +339,7 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         finally:
             await state.shutdown()
 
-    app = FastAPI(title="kiln model server", version="1", lifespan=lifespan,
+    app = _KilnApp(title="kiln model server", version="1", lifespan=lifespan,
                   description="Predictions from kiln models, with the exact preprocessing used in training.")
     app.state.kiln = state
 
@@ -294,12 +384,49 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
                 allowed = state.keys.authenticate(request.headers)
             except AuthError as exc:
                 return auth_error(exc)
-        items = [m.describe() for n, m in sorted(state.models.items()) if allowed is None or allowed.allows(n)]
+        monitored = state.sampler is not None and settings.drift_interval_s > 0
+        items = [m.describe(monitored) for n, m in sorted(state.models.items()) if allowed is None or allowed.allows(n)]
         return JSONResponse({"models": items})
+
+    def runs_access(request: Request) -> JSONResponse | None:
+        if state.keys is not None:
+            try:
+                state.keys.authenticate(request.headers)  # any valid key may read training runs
+            except AuthError as exc:
+                return auth_error(exc)
+        return None
+
+    @app.get("/v1/runs", tags=["runs"])
+    async def list_runs(request: Request) -> Response:
+        """Training runs in the runs folder (`--runs`), newest first: model type, epochs, scalar metrics per split."""
+        from kiln.serve.runs import list_runs as runs_in
+
+        denied = runs_access(request)
+        if denied is not None:
+            return denied
+        root = settings.runs_dir
+        runs = await asyncio.to_thread(runs_in, root) if root is not None else []
+        return JSONResponse({"folder": str(root) if root is not None else None, "runs": runs})
+
+    @app.get("/v1/runs/{run}", tags=["runs"])
+    async def get_run(run: str, request: Request) -> Response:
+        """One run: its summary, training history (columns of history.csv) and confusion matrices."""
+        from kiln.serve.runs import run_detail, run_path
+
+        denied = runs_access(request)
+        if denied is not None:
+            return denied
+        path = run_path(settings.runs_dir, run) if settings.runs_dir is not None else None
+        if path is None:
+            return _error(404, f"no run '{run}' in the runs folder" if settings.runs_dir is not None else "no runs folder (kiln serve --runs DIR)")
+        return JSONResponse(await asyncio.to_thread(run_detail, path))
 
     @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra=_PREDICT_BODY)
     async def predict(name: str, request: Request) -> Response:
         """Predict rows: `{"rows": [{column: value}, ...]}` → one prediction object per row, in order."""
+        return await predict_response(name, request)
+
+    async def predict_response(name: str, request: Request) -> Response:
         start = time.perf_counter()
         served = state.models.get(name)
         label = (name, served.version) if served is not None else ("_unknown", "")
@@ -333,17 +460,23 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         except ValueError as exc:
             return fail(422, f"body is not valid JSON: {exc}", "body")
         try:
-            frame = rows_to_frame(body, input_schema(served.model.config), settings.max_rows)
+            rows = validate_rows(body, served.inputs, settings.max_rows)
         except RequestError as exc:
             return fail(422, exc.message, exc.field)
 
         remaining = settings.timeout_s - (time.perf_counter() - start)
         try:
+            checked = served.inputs
             for _ in range(5):  # a hot swap between lookup and submit: retry on the new model
                 served = state.models[name]
                 label = (name, served.version)
+                if served.inputs != checked:  # the new version takes other inputs: check the rows again
+                    try:
+                        rows, checked = validate_rows(body, served.inputs, settings.max_rows), served.inputs
+                    except RequestError as exc:
+                        return fail(422, exc.message, exc.field)
                 try:
-                    future = served.batcher.submit(frame)
+                    future = served.batcher.submit(rows)
                     break
                 except BatcherClosed:
                     await asyncio.sleep(0)
@@ -358,6 +491,7 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
             log.exception("prediction failed for model %s", name)
             return fail(500, f"prediction failed: {type(exc).__name__}")
         state.metrics.observe(*label, 200, time.perf_counter() - start, rows=len(out))
-        return JSONResponse({"model": name, "version": served.version, "predictions": frame_to_records(out)})
+        return JSONResponse({"model": name, "version": served.version, "predictions": out})
 
+    app.predict_handler = predict_response
     return app

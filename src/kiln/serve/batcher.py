@@ -1,4 +1,7 @@
-"""Dynamic micro-batching: one asyncio queue per model; a task gathers requests into one `predict`."""
+"""Dynamic micro-batching: one asyncio queue per model; a task gathers requests into one `predict`.
+
+Requests carry validated rows (plain dicts); the input frame is built, predicted and turned back into
+JSON-ready records once per batch, so the pandas and model costs are paid per batch, not per request."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from kiln.serve.schema import build_frame, frame_to_records
+
 log = logging.getLogger("kiln.serve")
 
 
@@ -19,7 +24,7 @@ class BatcherClosed(RuntimeError):
 
 @dataclass
 class _Job:
-    frame: pd.DataFrame
+    rows: list[dict[str, Any]]
     future: asyncio.Future = field(repr=False)
 
 
@@ -28,18 +33,21 @@ _STOP = object()
 
 class MicroBatcher:
     """Collects up to `max_batch_size` rows (or waits `max_wait_ms`), predicts them in a worker thread
-    and hands each caller its own slice. `max_batch_size=1` turns batching off (one request per call).
+    and hands each caller its own records. `max_batch_size=1` turns batching off (one request per call).
 
-    `predict` is a blocking function `DataFrame -> DataFrame` (same index as its input); `on_batch`
-    (optional) is called in the worker thread after each batch with the inputs and outputs.
+    `predict` is a blocking function `DataFrame -> DataFrame` (one output row per input row, in order);
+    `features` is the input schema (`[{"name", "type"}]`) the frame is built with; `on_batch`
+    (optional) is called in the worker thread after each batch with the input and output frames.
     """
 
-    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_batch_size: int = 32,
-                 max_wait_ms: float = 5.0, on_batch: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
+    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], features: list[dict[str, str]],
+                 max_batch_size: int = 32, max_wait_ms: float = 5.0,
+                 on_batch: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
                  observe_batch: Callable[[int], Any] | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self.predict = predict
+        self.features = features
         self.max_batch_size = max_batch_size
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self.on_batch = on_batch
@@ -63,13 +71,14 @@ class MicroBatcher:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def submit(self, frame: pd.DataFrame) -> asyncio.Future:
-        """Queue a request's rows; the returned future resolves to its own predictions (no await
-        happens between the caller's model lookup and this put, so a hot swap cannot lose it)."""
+    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future:
+        """Queue a request's validated rows; the returned future resolves to its own prediction records,
+        one dict per row (no await happens between the caller's model lookup and this put, so a hot
+        swap cannot lose it)."""
         if self._closed:
             raise BatcherClosed("model is being replaced")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(frame, future))
+        self._queue.put_nowait(_Job(rows, future))
         return future
 
     async def close(self) -> None:
@@ -98,7 +107,7 @@ class MicroBatcher:
             self._carry = None
             if first is _STOP:
                 break
-            jobs, rows = [first], len(first.frame)
+            jobs, rows = [first], len(first.rows)
             deadline = loop.time() + self.max_wait
             while rows < self.max_batch_size:
                 try:
@@ -108,11 +117,11 @@ class MicroBatcher:
                 if job is _STOP:
                     stopping = True
                     break
-                if rows + len(job.frame) > self.max_batch_size:
+                if rows + len(job.rows) > self.max_batch_size:
                     self._carry = job  # starts the next batch
                     break
                 jobs.append(job)
-                rows += len(job.frame)
+                rows += len(job.rows)
             await self._run_batch(jobs)
         if self._carry is not None:  # only possible when STOP arrived after a carried job
             await self._run_batch([self._carry])
@@ -135,31 +144,35 @@ class MicroBatcher:
             else:
                 job.future.set_result(result)
 
+    def _predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        frame = build_frame(rows, self.features)
+        out = self.predict(frame)
+        if len(out) != len(rows):
+            raise RuntimeError(f"predict returned {len(out)} rows for {len(rows)}")
+        records = frame_to_records(out)
+        self._after(frame, out)
+        return records
+
     def _predict_jobs(self, jobs: list[_Job]) -> list[Any]:
         """Runs in a worker thread: one predict over all rows; on failure, each job alone so one bad
         request cannot fail its neighbours."""
         if self.observe_batch is not None:
-            self.observe_batch(sum(len(j.frame) for j in jobs))
-        frames = [j.frame.reset_index(drop=True) for j in jobs]
+            self.observe_batch(sum(len(j.rows) for j in jobs))
         try:
-            batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-            out = self.predict(batch).reset_index(drop=True)
+            records = self._predict([row for job in jobs for row in job.rows] if len(jobs) > 1 else jobs[0].rows)
             results: list[Any] = []
             start = 0
-            for frame in frames:
-                results.append(out.iloc[start : start + len(frame)].reset_index(drop=True))
-                start += len(frame)
-            self._after(batch, out)
+            for job in jobs:
+                results.append(records[start : start + len(job.rows)])
+                start += len(job.rows)
             return results
         except Exception:  # noqa: BLE001
-            if len(frames) == 1:
+            if len(jobs) == 1:
                 raise
         results = []
-        for frame in frames:
+        for job in jobs:
             try:
-                out = self.predict(frame).reset_index(drop=True)
-                results.append(out)
-                self._after(frame, out)
+                results.append(self._predict(job.rows))
             except Exception as exc:  # noqa: BLE001
                 results.append(exc)
         return results

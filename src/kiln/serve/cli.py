@@ -39,6 +39,8 @@ def serve_cmd(
     sample_rate: Annotated[float, typer.Option("--sample-rate", help="fraction of predicted rows stored for `kiln monitor` (masked)")] = 0.0,
     sample_db: Annotated[Optional[Path], typer.Option("--sample-db", help="sample store (default <registry>/monitoring.sqlite)")] = None,
     drift_interval_s: Annotated[float, typer.Option("--drift-interval-s", help="recompute drift gauges in /metrics this often (0 = never)")] = 60.0,
+    runs: Annotated[Optional[Path], typer.Option("--runs", help="training runs shown on the dashboard at / (default ./runs when it exists)")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log one line per request")] = True,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
     from kiln.serve.app import ServeSettings
@@ -53,8 +55,16 @@ def serve_cmd(
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, timeout_s=timeout_s,
                              max_body_bytes=max_body_bytes, api_keys=api_keys.resolve() if api_keys else None, poll_s=poll_s,
                              sample_rate=sample_rate, sample_db=sample_db.resolve() if sample_db else None,
-                             drift_interval_s=drift_interval_s)
-    serve(list(model_dirs or []), registry, settings, host=host, port=port, workers=workers)
+                             drift_interval_s=drift_interval_s, runs_dir=_runs_folder(runs))
+    serve(list(model_dirs or []), registry, settings, host=host, port=port, workers=workers, access_log=access_log)
+
+
+def _runs_folder(runs: Optional[Path]) -> Optional[Path]:
+    if runs is None:
+        return Path("runs").resolve() if Path("runs").is_dir() else None
+    if not runs.is_dir():
+        raise KilnError(f"--runs {runs}: not a folder")
+    return runs.resolve()
 
 
 @keys_app.command("add")

@@ -11,6 +11,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 class ServeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple] = {}
         labels = ["model", "version"]
         self.requests = Counter("kiln_requests", "Prediction requests answered, by HTTP status code.",
                                 [*labels, "code"], registry=self.registry)
@@ -34,13 +35,21 @@ class ServeMetrics:
                                    labels, registry=self.registry)
 
     def observe(self, model: str, version: str, code: int, seconds: float | None = None, rows: int = 0) -> None:
-        self.requests.labels(model, version, str(code)).inc()
-        if code >= 400:
-            self.errors.labels(model, version, str(code)).inc()
+        key = (model, version, code)
+        children = self._children.get(key)
+        if children is None:  # label lookups once per (model, version, code), not per request
+            c = str(code)
+            children = self._children[key] = (self.requests.labels(model, version, c),
+                                              self.errors.labels(model, version, c) if code >= 400 else None,
+                                              self.latency.labels(model, version), self.rows.labels(model, version))
+        requests, errors, latency, predicted = children
+        requests.inc()
+        if errors is not None:
+            errors.inc()
         if seconds is not None:
-            self.latency.labels(model, version).observe(seconds)
+            latency.observe(seconds)
         if rows:
-            self.rows.labels(model, version).inc(rows)
+            predicted.inc(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -49,8 +49,9 @@ def _ok(kind: str, value: Any) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
-def rows_to_frame(body: Any, features: list[dict[str, str]], max_rows: int | None = None) -> pd.DataFrame:
-    """Validate `{"rows": [{col: value}, ...]}` and build the input frame (extra columns are ignored)."""
+def validate_rows(body: Any, features: list[dict[str, str]], max_rows: int | None = None) -> list[dict[str, Any]]:
+    """Check `{"rows": [{col: value}, ...]}` against the input schema and return the rows (plain Python,
+    no pandas: this runs once per request; the frame is built once per batch by `build_frame`)."""
     if not isinstance(body, dict):
         raise RequestError("body", f"expected a JSON object with 'rows', got {_type_name(body)}")
     rows = body.get("rows")
@@ -62,25 +63,40 @@ def rows_to_frame(body: Any, features: list[dict[str, str]], max_rows: int | Non
         raise RequestError("rows", "empty: send at least one row")
     if max_rows is not None and len(rows) > max_rows:
         raise RequestError("rows", f"{len(rows)} rows is over this server's limit of {max_rows} per request")
-    columns: dict[str, list[Any]] = {f["name"]: [] for f in features}
+    checks = [(f["name"], f["type"]) for f in features]
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise RequestError(f"rows[{i}]", f"expected an object, got {_type_name(row)}")
-        for feature in features:
-            name, kind = feature["name"], feature["type"]
-            if name not in row:
-                raise RequestError(f"rows[{i}].{name}", f"missing input column '{name}' ({kind})")
-            value = row[name]
+        for name, kind in checks:
+            try:
+                value = row[name]
+            except KeyError:
+                raise RequestError(f"rows[{i}].{name}", f"missing input column '{name}' ({kind})") from None
+            if value is None:
+                continue
             if not _ok(kind, value):
                 raise RequestError(f"rows[{i}].{name}", f"expected {_EXPECTED.get(kind, 'a scalar')} for {kind} column '{name}', got {_type_name(value)} {value!r:.60}")
-            if kind == "numeric" and value is not None and not math.isfinite(float(value)):
+            if kind == "numeric" and not (math.isfinite(value) if isinstance(value, float) else abs(value) < 1e308):
                 raise RequestError(f"rows[{i}].{name}", "expected a finite number")
-            columns[name].append(value)
-    frame = pd.DataFrame(columns)
+    return rows
+
+
+def build_frame(rows: list[dict[str, Any]], features: list[dict[str, str]]) -> pd.DataFrame:
+    """The input frame for validated rows (extra keys are ignored): numeric columns float64 (null → NaN)."""
+    columns: dict[str, Any] = {}
     for feature in features:
+        name = feature["name"]
+        values = [row[name] for row in rows]
         if feature["type"] == "numeric":
-            frame[feature["name"]] = pd.to_numeric(frame[feature["name"]], errors="coerce").astype("float64")
-    return frame
+            columns[name] = np.array([math.nan if v is None else v for v in values], dtype="float64")
+        else:
+            columns[name] = values
+    return pd.DataFrame(columns)
+
+
+def rows_to_frame(body: Any, features: list[dict[str, str]], max_rows: int | None = None) -> pd.DataFrame:
+    """Validate `{"rows": [{col: value}, ...]}` and build the input frame (extra columns are ignored)."""
+    return build_frame(validate_rows(body, features, max_rows), features)
 
 
 def _py(value: Any) -> Any:
@@ -92,5 +108,16 @@ def _py(value: Any) -> Any:
 
 
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    cols = {c: [_py(v) for v in frame[c].tolist()] for c in frame.columns}
-    return [{c: cols[c][i] for c in frame.columns} for i in range(len(frame))]
+    """One JSON-safe dict per row (numpy scalars → Python, NaN/inf → null), built column-wise."""
+    cols = list(frame.columns)
+    lists = []
+    for c in cols:
+        series = frame[c]
+        values = series.tolist()  # numpy scalars become Python ones here
+        if series.dtype.kind == "f":
+            if not np.isfinite(series.to_numpy()).all():
+                values = [v if math.isfinite(v) else None for v in values]
+        elif series.dtype.kind not in "biu":
+            values = [_py(v) for v in values]
+        lists.append(values)
+    return [dict(zip(cols, row)) for row in zip(*lists)]

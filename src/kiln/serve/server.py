@@ -23,14 +23,15 @@ def app_from_env() -> Any:
     """uvicorn factory for worker processes: the spec travels in an environment variable."""
     spec = json.loads(os.environ[_ENV])
     raw = spec["settings"]
-    for key in ("api_keys", "sample_db"):
+    for key in ("api_keys", "sample_db", "runs_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
     return create_app(spec["models"] or None, spec["registry"], ServeSettings(**raw))
 
 
 def serve(models: list[str | Path], registry: str | Path | None = None, settings: ServeSettings | None = None,
-          host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
+          host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
+          access_log: bool = True) -> None:
     import uvicorn
 
     settings = settings or ServeSettings()
@@ -40,8 +41,8 @@ def serve(models: list[str | Path], registry: str | Path | None = None, settings
     app = create_app([str(m) for m in models] or None, registry, settings)
     grace = settings.timeout_s + 5.0
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace, access_log=access_log)
         return
     os.environ[_ENV] = _spec([str(Path(m).resolve()) for m in models], str(Path(registry).resolve()) if registry else None, settings)
     uvicorn.run("kiln.serve.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, timeout_graceful_shutdown=grace)
+                log_level=log_level, timeout_graceful_shutdown=grace, access_log=access_log)
