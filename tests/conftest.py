@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("KILN_THREADS", "1")
 
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -16,6 +17,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: tests/cli_helpers.py
 DATA = Path(os.environ.get("KILN_DATA") or ROOT.parent / "shared" / "data")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,7 @@ import torch
 from rouge_score import rouge_scorer
 
 import kiln
-from kiln.cli import main
+from cli_helpers import one_line_error, run_cli
 from kiln.lm import LanguageModel
 from kiln.lm.metrics import bleu, generation_metrics, rouge, target_nll
 
@@ -90,27 +89,6 @@ def test_python_evaluate_pairs_and_text(trained: LanguageModel) -> None:
 
 
 # -- the command line ------------------------------------------------------------------------------
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: object) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kiln", *map(str, args)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(result: tuple[int, str, str], *facts: str) -> None:
-    code, _, err = result
-    lines = err.strip().splitlines()
-    assert code == 2 and "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fact in facts:
-        assert fact in lines[0], f"{fact!r} not in {lines[0]!r}"
-
-
 def test_kiln_evaluate_pairs_end_to_end(trained: LanguageModel, tmp_path: Path, capsys, monkeypatch) -> None:
     data = tmp_path / "pairs.csv"
     pd.DataFrame(PAIRS).to_csv(data, index=False)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kiln.cli import app, main
+from cli_helpers import run_cli
+from kiln.cli import app
 from kiln.config import load_any_config, load_config
 from kiln.errors import KilnError
 from kiln.lm.config import LMConfig
@@ -60,18 +60,6 @@ def test_unknown_top_level_key_and_task(text_file: Path) -> None:
         load_config(lm_config(text_file))
 
 
-def run_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kiln", *map(str, args)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_generate_end_to_end(trained) -> None:
     runner = CliRunner()
     args = ["generate", str(trained.run_dir), "--prompt", "ROMEO:", "--max-new-tokens", "30", "--temperature", "0.8",
@@ -92,7 +80,7 @@ def test_generate_errors(trained, tmp_path: Path, capsys, monkeypatch) -> None:
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fact in lines[0], err
 
-    run = lambda *a: run_main(capsys, monkeypatch, "generate", *a)  # noqa: E731
+    run = lambda *a: run_cli(capsys, monkeypatch, "generate", *a)  # noqa: E731
     one_line(run(tmp_path / "missing", "--prompt", "a"), "model directory not found")
     one_line(run(trained.run_dir, "--prompt", "ROMEO\u00e9:"), "never saw in training: '\u00e9'")
     one_line(run(trained.run_dir, "--prompt", "a", "--max-new-tokens", "0"), "max_new_tokens must be at least 1")
@@ -102,6 +90,6 @@ def test_generate_errors(trained, tmp_path: Path, capsys, monkeypatch) -> None:
 def test_train_command_dispatches_on_task(text_file: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     path = tmp_path / "lm.yaml"
     path.write_text(yaml.safe_dump(lm_config(text_file, iterations=2, eval_interval=2)))
-    code, out, err = run_main(capsys, monkeypatch, "train", path, "-q", "-o", tmp_path / "run")
+    code, out, err = run_cli(capsys, monkeypatch, "train", path, "-q", "-o", tmp_path / "run")
     assert code == 0, err
     assert "perplexity" in out and (tmp_path / "run" / "model" / "model.json").is_file()
