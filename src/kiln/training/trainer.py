@@ -110,8 +110,7 @@ class Trainer:
         self.net.train()
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch))
         loss_sum = torch.zeros((), device=self.device)
-        running = {f.name: torch.zeros((), device=self.device) for f in self.outputs}
-        names: dict[str, str] = {}
+        seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}  # logits, for the epoch's metric
         for i, start in enumerate(range(0, len(data), batch_size)):
             batch = data.take(order[start : start + batch_size].to(self.device))
             logits = self.net(batch.inputs)
@@ -131,8 +130,7 @@ class Trainer:
             n = len(batch.targets[self.outputs[0].name])
             loss_sum.add_(loss.detach(), alpha=n)
             for f in self.outputs:
-                names[f.name], value = f.running_metric(logits[f.name].detach(), batch.targets[f.name])
-                running[f.name].add_(value)
+                seen[f.name].append(logits[f.name].detach())
             bar.advance(i + 1, loss_sum, start + n)
         train_loss = float(loss_sum) / len(data)
         if not math.isfinite(train_loss):
@@ -141,9 +139,11 @@ class Trainer:
                 f"(now {self.cfg.learning_rate}) or set trainer.grad_clip"
             )
         row = {"train_loss": train_loss}
-        for f in self.outputs:
+        order = order.to(self.device)
+        for f in self.outputs:  # one metric pass per epoch over the logits seen while training (cheaper than per batch)
+            name, value = f.running_metric(torch.cat(seen[f.name]), data.targets[f.name][order])
             tag = "train" if len(self.outputs) == 1 else f"train_{f.name}"
-            row[f"{tag}_{names[f.name]}"] = float(running[f.name]) / len(data)
+            row[f"{tag}_{name}"] = float(value) / len(data)
         return row
 
     # -- stopping, checkpoints ----------------------------------------------------------------
