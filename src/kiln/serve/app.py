@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kiln.errors import KilnError
 from kiln.serve.auth import AuthError, KeyStore
 from kiln.serve.batcher import BatcherClosed, MicroBatcher
+from kiln.serve.generation import LM_INPUTS, LM_OUTPUTS, GenerateRequest, check_prompt, generate_text, parse_request, stream_events
 from kiln.serve.metrics import ServeMetrics
 from kiln.serve.registry import ModelRegistry, check_name, metrics_of, model_dir_of
 from kiln.serve.schema import RequestError, input_schema, output_schema, validate_rows
@@ -47,18 +48,20 @@ class ServedModel:
     version: str
     path: Path | None
     model: Any
-    batcher: MicroBatcher
+    batcher: MicroBatcher | None  # None for language models (generate, no batching)
     metrics: dict[str, Any] = field(default_factory=dict)
     inputs: list[dict[str, str]] = field(default_factory=list)  # the input schema, computed once
     example: dict[str, Any] = field(default_factory=dict)  # a typical input row (from stats.json)
     drift: dict[str, Any] | None = None  # the latest drift summary (sampling on)
+    task: str = "prediction"  # or "generation" (a language model: POST .../generate)
 
     def describe(self, monitored: bool = False) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
             "inputs": self.inputs,
-            "outputs": output_schema(self.model.config),
+            "task": self.task,
+            "outputs": LM_OUTPUTS if self.task == "generation" else output_schema(self.model.config),
             "metrics": self.metrics,
             "example": self.example,
             "drift": self.drift_status(monitored),
@@ -169,6 +172,8 @@ class ServerState:
     # -- model lifecycle ---------------------------------------------------------------------------
     def _make(self, name: str, version: str, model: Any, path: Path | None, metrics: dict[str, Any]) -> ServedModel:
         s = self.settings
+        if getattr(model, "kind", None) == "language_model":
+            return ServedModel(name, version, path, model, None, metrics, LM_INPUTS, {"prompt": ""}, task="generation")
         hist = self.metrics.batch_size.labels(name, version)
         on_batch = None
         if self.sampler is not None:
@@ -194,14 +199,16 @@ class ServerState:
 
     async def install(self, served: ServedModel) -> None:
         """Swap in a model: new requests go to it at once; the old batcher finishes its queue."""
-        served.batcher.start()
+        if served.batcher is not None:
+            served.batcher.start()
         old = self.models.get(served.name)
         self.models[served.name] = served
         self.metrics.loaded.labels(served.name, served.version).set(1)
         if old is not None:
             if old.version != served.version:
                 self.metrics.loaded.labels(old.name, old.version).set(0)
-            await old.batcher.close()
+            if old.batcher is not None:
+                await old.batcher.close()
             log.info("model %s: version %s replaced by %s", served.name, old.version, served.version)
 
     async def startup(self) -> None:
@@ -224,7 +231,7 @@ class ServerState:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
-        await asyncio.gather(*(m.batcher.close() for m in list(self.models.values())))
+        await asyncio.gather(*(m.batcher.close() for m in list(self.models.values()) if m.batcher is not None))
         if self.sampler is not None:
             self.sampler.close()
 
@@ -296,6 +303,14 @@ def set_drift_gauges(metrics: ServeMetrics, name: str, version: str, report: dic
     metrics.drift_flag.labels(name, version).set(1 if report["drift"] else 0)
     metrics.drift_samples.labels(name, version).set(report["rows"])
 
+
+_GENERATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": GenerateRequest.model_json_schema(),
+                                         "example": {"prompt": "ROMEO:", "max_new_tokens": 50, "temperature": 0.8, "top_k": 50}}},
+    }
+}
 
 _PREDICT_BODY = {
     "requestBody": {
@@ -445,6 +460,8 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
             from kiln.errors import did_you_mean
 
             return fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {', '.join(sorted(state.models)) or 'none'}")
+        if served.batcher is None:
+            return fail(422, f"model '{name}' is a language model: POST /v1/models/{name}/generate with a prompt", "rows")
         limit = settings.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -492,6 +509,50 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
             return fail(500, f"prediction failed: {type(exc).__name__}")
         state.metrics.observe(*label, 200, time.perf_counter() - start, rows=len(out))
         return JSONResponse({"model": name, "version": served.version, "predictions": out})
+
+    @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra=_GENERATE_BODY)
+    async def generate(name: str, request: Request) -> Response:
+        """Continue a prompt with a language model: `{"prompt": ..., "max_new_tokens": 100, "temperature": 0.8,
+        "top_k", "top_p", "seed", "stream": true}` → server-sent events (`data: {"token"}` ..., `event: done`),
+        or one JSON object `{"text"}` with `"stream": false`."""
+        start = time.perf_counter()
+        served = state.models.get(name)
+        label = (name, served.version) if served is not None else ("_unknown", "")
+
+        def fail(status: int, message: str, field_: str | None = None) -> JSONResponse:
+            state.metrics.observe(*label, status, time.perf_counter() - start)
+            return _error(status, message, field_)
+
+        if state.keys is not None:
+            try:
+                state.keys.authorize(request.headers, name)
+            except AuthError as exc:
+                state.metrics.observe(*label, exc.status)
+                return auth_error(exc)
+        if served is None:
+            return fail(404, f"unknown model '{name}'; served: {', '.join(sorted(state.models)) or 'none'}")
+        if served.task != "generation":
+            return fail(422, f"model '{name}' is not a language model: POST /v1/models/{name}/predict with rows")
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            return fail(413, f"request body is over the limit of {settings.max_body_bytes} bytes")
+        try:
+            ask = parse_request(json.loads(body or b"null"))
+            check_prompt(served.model, ask)
+        except ValueError as exc:
+            return fail(422, f"body is not valid JSON: {exc}", "body")
+        except RequestError as exc:
+            return fail(422, exc.message, exc.field)
+        if ask.stream:
+            state.metrics.observe(*label, 200, time.perf_counter() - start)
+            return StreamingResponse(stream_events(served.model, ask), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        try:
+            text = await asyncio.wait_for(generate_text(served.model, ask), settings.timeout_s)
+        except TimeoutError:
+            return fail(504, f"generation took longer than the {settings.timeout_s:g} s limit")
+        state.metrics.observe(*label, 200, time.perf_counter() - start)
+        return JSONResponse({"model": name, "version": served.version, "text": text})
 
     app.predict_handler = predict_response
     return app

@@ -1,0 +1,74 @@
+"""Language models behind the service: POST /v1/models/{name}/generate, JSON and server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from _helpers import client_for, run
+
+import kiln
+from kiln.serve.app import ServeSettings, create_app
+
+TEXT = "\n".join(["the cat sat on the mat.", "a dog ran to the park!", "ROMEO: what light breaks?"] * 40) + "\n"
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("served_lm")
+    (root / "text.txt").write_text(TEXT, encoding="utf-8")
+    kiln.train({"task": "language_modeling", "data": {"train": str(root / "text.txt")}, "tokenizer": {"type": "char"},
+                "model": {"type": "gpt", "layers": 1, "heads": 2, "d_model": 16, "block_size": 16},
+                "trainer": {"iterations": 20, "batch_size": 4, "eval_interval": 10, "eval_iters": 2, "threads": 1}},
+               output=root / "gpt")
+    return root / "gpt"
+
+
+def _events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines.get("event", "message"), json.loads(lines["data"])))
+    return events
+
+
+def test_generate_json_and_stream_agree(lm_dir: Path) -> None:
+    async def scenario() -> None:
+        async with client_for(create_app({"gpt": lm_dir})) as client:
+            listed = (await client.get("/v1/models")).json()
+            entry = next(m for m in listed["models"] if m["name"] == "gpt") if isinstance(listed, dict) else listed[0]
+            assert entry["task"] == "generation" and entry["inputs"] == [{"name": "prompt", "type": "text"}]
+            ask = {"prompt": "the ", "max_new_tokens": 12, "temperature": 0.8, "seed": 3}
+            whole = await client.post("/v1/models/gpt/generate", json=ask | {"stream": False})
+            assert whole.status_code == 200, whole.text
+            text = whole.json()["text"]
+            assert text == kiln.load(lm_dir).generate("the ", max_new_tokens=12, temperature=0.8, seed=3)
+            streamed = await client.post("/v1/models/gpt/generate", json=ask)
+            assert streamed.headers["content-type"].startswith("text/event-stream")
+            events = _events(streamed.text)
+            tokens = [e["token"] for kind, e in events if kind == "message"]
+            assert len(tokens) == 12 and "".join(tokens) == text
+            assert events[-1] == ("done", {"text": text, "pieces": 12})
+            metrics = (await client.get("/metrics")).text
+            assert 'model="gpt"' in metrics
+
+    run(scenario())
+
+
+def test_generate_errors(lm_dir: Path, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with client_for(create_app({"gpt": lm_dir}, settings=ServeSettings())) as client:
+            bad = await client.post("/v1/models/gpt/generate", json={"prompt": "the", "temperature": -1})
+            assert bad.status_code == 422 and bad.json()["field"] == "temperature"
+            unseen = await client.post("/v1/models/gpt/generate", json={"prompt": "xyz§", "stream": False})
+            assert unseen.status_code == 422 and "never saw" in unseen.json()["detail"]
+            extra = await client.post("/v1/models/gpt/generate", json={"prompt": "the", "bogus": 1})
+            assert extra.status_code == 422 and extra.json()["field"] == "bogus"
+            rows = await client.post("/v1/models/gpt/predict", json={"rows": [{"prompt": "the"}]})
+            assert rows.status_code == 422 and "/generate" in rows.json()["detail"]
+            missing = await client.post("/v1/models/nope/generate", json={"prompt": "the"})
+            assert missing.status_code == 404
+
+    run(scenario())
