@@ -3,6 +3,7 @@ early stopping, per-epoch atomic checkpoints and exact resume."""
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,7 @@ class Trainer:
         self.scheduler, self.schedule_when = make_schedule(self.optimizer, self.cfg, steps)
         self._check_early_stopping(validation)
         start = self._resume() + 1 if resume else 1
+        gc.collect()  # start from a clean heap: the data loading before leaves garbage that later collections would walk
         with EpochProgress(self.cfg.epochs, steps, enabled=self.progress) as bar:
             for epoch in range(start, self.cfg.epochs + 1):
                 bar.start_epoch(epoch)
