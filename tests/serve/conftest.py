@@ -34,3 +34,20 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def run_dir(run_dirs: dict[str, Path]) -> Path:
     return run_dirs["a"]
+
+
+LM_TEXT = "\n".join(["the cat sat on the mat.", "a dog ran to the park!", "ROMEO: what light breaks?"] * 40) + "\n"
+
+
+@pytest.fixture(scope="session")
+def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained character-level GPT run."""
+    import kiln
+
+    root = tmp_path_factory.mktemp("served_lm")
+    (root / "text.txt").write_text(LM_TEXT, encoding="utf-8")
+    kiln.train({"task": "language_modeling", "data": {"train": str(root / "text.txt")}, "tokenizer": {"type": "char"},
+                "model": {"type": "gpt", "layers": 1, "heads": 2, "d_model": 16, "block_size": 16},
+                "trainer": {"iterations": 20, "batch_size": 4, "eval_interval": 10, "eval_iters": 2, "threads": 1}},
+               output=root / "gpt")
+    return root / "gpt"

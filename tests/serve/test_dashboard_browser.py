@@ -159,3 +159,23 @@ def test_dashboard_in_headless_chromium(run_dirs: dict[str, Path], browser, tmp_
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, ARTIFACTS / "dashboard.png")
+
+
+def test_try_it_generates_with_a_language_model(lm_dir: Path, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    with running_server(create_app({"gpt": lm_dir})) as (url, _server):
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 15, poll_frequency=0.1)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#try-model option[value="gpt"]'))
+        Select(browser.find_element(By.ID, "try-model")).select_by_value("gpt")
+        prompt = browser.find_element(By.CSS_SELECTOR, '#try-fields input[name="prompt"]')
+        prompt.clear()
+        prompt.send_keys("the cat")
+        browser.find_element(By.ID, "try-submit").click()
+        wait.until(lambda d: d.find_elements(By.ID, "try-generation") or d.find_elements(By.ID, "try-error"))
+        assert not browser.find_elements(By.ID, "try-error"), browser.find_element(By.ID, "try-error").text
+        shown = browser.find_element(By.ID, "try-generation").text
+        assert shown.startswith("the cat") and len(shown) > len("the cat")
+        assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

@@ -6,25 +6,10 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 from _helpers import client_for, run
 
 import kiln
 from kiln.serve.app import ServeSettings, create_app
-
-TEXT = "\n".join(["the cat sat on the mat.", "a dog ran to the park!", "ROMEO: what light breaks?"] * 40) + "\n"
-
-
-@pytest.fixture(scope="module")
-def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("served_lm")
-    (root / "text.txt").write_text(TEXT, encoding="utf-8")
-    kiln.train({"task": "language_modeling", "data": {"train": str(root / "text.txt")}, "tokenizer": {"type": "char"},
-                "model": {"type": "gpt", "layers": 1, "heads": 2, "d_model": 16, "block_size": 16},
-                "trainer": {"iterations": 20, "batch_size": 4, "eval_interval": 10, "eval_iters": 2, "threads": 1}},
-               output=root / "gpt")
-    return root / "gpt"
-
 
 def _events(body: str) -> list[tuple[str, dict]]:
     events = []
@@ -37,6 +22,7 @@ def _events(body: str) -> list[tuple[str, dict]]:
 def test_generate_json_and_stream_agree(lm_dir: Path) -> None:
     async def scenario() -> None:
         async with client_for(create_app({"gpt": lm_dir})) as client:
+            assert (await client.get("/ready")).status_code == 200
             listed = (await client.get("/v1/models")).json()
             entry = next(m for m in listed["models"] if m["name"] == "gpt") if isinstance(listed, dict) else listed[0]
             assert entry["task"] == "generation" and entry["inputs"] == [{"name": "prompt", "type": "text"}]

@@ -379,7 +379,7 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
     @app.get("/ready", tags=["ops"])
     async def ready() -> Response:
         """Readiness: every model is loaded and its batcher runs (503 while starting or shutting down)."""
-        ok = state.ready and bool(state.models) and all(m.batcher.running for m in state.models.values())
+        ok = state.ready and bool(state.models) and all(m.batcher is None or m.batcher.running for m in state.models.values())
         body = {"status": "ready" if ok else "not ready", "models": {n: m.version for n, m in state.models.items()}}
         return JSONResponse(body, status_code=200 if ok else 503)
 
