@@ -143,6 +143,21 @@ def _name_for(path: Path) -> str:
     return path.parent.name if path.name == "model" and (path.parent / "config.yaml").is_file() else path.name
 
 
+class _Call:
+    """One request's bookkeeping: when it started and its metric labels (model, version)."""
+
+    def __init__(self, metrics: ServeMetrics, name: str, served: ServedModel | None) -> None:
+        self.metrics, self.start = metrics, time.perf_counter()
+        self.label = (name, served.version) if served is not None else ("_unknown", "")
+
+    def fail(self, status: int, message: str, field_: str | None = None) -> JSONResponse:
+        self.metrics.observe(*self.label, status, time.perf_counter() - self.start)
+        return _error(status, message, field_)
+
+    def ok(self, rows: int = 0) -> None:
+        self.metrics.observe(*self.label, 200, time.perf_counter() - self.start, rows=rows)
+
+
 def _error(status: int, message: str, field_: str | None = None, **headers: str) -> JSONResponse:
     body: dict[str, Any] = {"detail": message}
     if field_ is not None:
@@ -441,27 +456,31 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         """Predict rows: `{"rows": [{column: value}, ...]}` → one prediction object per row, in order."""
         return await predict_response(name, request)
 
-    async def predict_response(name: str, request: Request) -> Response:
-        start = time.perf_counter()
+    def admit(name: str, request: Request, task: str) -> tuple[_Call, ServedModel | None, Response | None]:
+        """Key check, model lookup and task check shared by predict and generate; a response means refused."""
         served = state.models.get(name)
-        label = (name, served.version) if served is not None else ("_unknown", "")
-
-        def fail(status: int, message: str, field_: str | None = None) -> JSONResponse:
-            state.metrics.observe(*label, status, time.perf_counter() - start)
-            return _error(status, message, field_)
-
+        call = _Call(state.metrics, name, served)
         if state.keys is not None:
             try:
                 state.keys.authorize(request.headers, name)
             except AuthError as exc:
-                state.metrics.observe(*label, exc.status)
-                return auth_error(exc)
+                state.metrics.observe(*call.label, exc.status)
+                return call, None, auth_error(exc)
         if served is None:
             from kiln.errors import did_you_mean
 
-            return fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {', '.join(sorted(state.models)) or 'none'}")
-        if served.batcher is None:
-            return fail(422, f"model '{name}' is a language model: POST /v1/models/{name}/generate with a prompt", "rows")
+            served_names = ", ".join(sorted(state.models)) or "none"
+            return call, None, call.fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {served_names}")
+        if served.task != task:
+            kind, use = ("a language model", "generate with a prompt") if served.task == "generation" else ("not a language model", "predict with rows")
+            return call, None, call.fail(422, f"model '{name}' is {kind}: POST /v1/models/{name}/{use}")
+        return call, served, None
+
+    async def predict_response(name: str, request: Request) -> Response:
+        call, served, refused = admit(name, request, "prediction")
+        if refused is not None:
+            return refused
+        fail = call.fail
         limit = settings.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -481,12 +500,12 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         except RequestError as exc:
             return fail(422, exc.message, exc.field)
 
-        remaining = settings.timeout_s - (time.perf_counter() - start)
+        remaining = settings.timeout_s - (time.perf_counter() - call.start)
         try:
             checked = served.inputs
             for _ in range(5):  # a hot swap between lookup and submit: retry on the new model
                 served = state.models[name]
-                label = (name, served.version)
+                call.label = (name, served.version)
                 if served.inputs != checked:  # the new version takes other inputs: check the rows again
                     try:
                         rows, checked = validate_rows(body, served.inputs, settings.max_rows), served.inputs
@@ -507,7 +526,7 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         except Exception as exc:  # noqa: BLE001
             log.exception("prediction failed for model %s", name)
             return fail(500, f"prediction failed: {type(exc).__name__}")
-        state.metrics.observe(*label, 200, time.perf_counter() - start, rows=len(out))
+        call.ok(rows=len(out))
         return JSONResponse({"model": name, "version": served.version, "predictions": out})
 
     @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra=_GENERATE_BODY)
@@ -515,24 +534,10 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         """Continue a prompt with a language model: `{"prompt": ..., "max_new_tokens": 100, "temperature": 0.8,
         "top_k", "top_p", "seed", "stream": true}` → server-sent events (`data: {"token"}` ..., `event: done`),
         or one JSON object `{"text"}` with `"stream": false`."""
-        start = time.perf_counter()
-        served = state.models.get(name)
-        label = (name, served.version) if served is not None else ("_unknown", "")
-
-        def fail(status: int, message: str, field_: str | None = None) -> JSONResponse:
-            state.metrics.observe(*label, status, time.perf_counter() - start)
-            return _error(status, message, field_)
-
-        if state.keys is not None:
-            try:
-                state.keys.authorize(request.headers, name)
-            except AuthError as exc:
-                state.metrics.observe(*label, exc.status)
-                return auth_error(exc)
-        if served is None:
-            return fail(404, f"unknown model '{name}'; served: {', '.join(sorted(state.models)) or 'none'}")
-        if served.task != "generation":
-            return fail(422, f"model '{name}' is not a language model: POST /v1/models/{name}/predict with rows")
+        call, served, refused = admit(name, request, "generation")
+        if refused is not None:
+            return refused
+        fail = call.fail
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             return fail(413, f"request body is over the limit of {settings.max_body_bytes} bytes")
@@ -544,14 +549,14 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         except RequestError as exc:
             return fail(422, exc.message, exc.field)
         if ask.stream:
-            state.metrics.observe(*label, 200, time.perf_counter() - start)
+            call.ok()
             return StreamingResponse(stream_events(served.model, ask), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
             text = await asyncio.wait_for(generate_text(served.model, ask), settings.timeout_s)
         except TimeoutError:
             return fail(504, f"generation took longer than the {settings.timeout_s:g} s limit")
-        state.metrics.observe(*label, 200, time.perf_counter() - start)
+        call.ok()
         return JSONResponse({"model": name, "version": served.version, "text": text})
 
     app.predict_handler = predict_response
