@@ -16,7 +16,7 @@ from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.splitting import split_indices
 from kiln.data.preprocessor import Preprocessor
 from kiln.errors import KilnError
-from kiln.io import read_json, write_json, write_text
+from kiln.io import read_json, write_text
 from kiln.model import Model, load
 from kiln.resume import check_resume
 from kiln.monitor.stats import write_training_stats
@@ -162,16 +162,18 @@ def _fresh(config: RunConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
 
 
 def _write_run(run_dir: Path, model: Model, report: dict[str, Any]) -> None:
-    from kiln.evaluate import plot_confusion_matrix, plot_loss_curves, write_report
+    from kiln.evaluate.run_files import write_run_files
 
-    model.save(run_dir / "model")
-    write_json(run_dir / "metrics.json", model.metrics)
-    write_json(run_dir / "data_report.json", report)
-    history = pd.DataFrame(model.history)
-    write_text(run_dir / "history.csv", history.to_csv(index=False))
-    images = [plot_loss_curves(history, run_dir / "loss_curves.png")] if len(history) else []
+    write_run_files(run_dir, model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
+
+
+def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
+    """Confusion matrices of the test split (else validation), one per classification output."""
+    from kiln.evaluate import plot_confusion_matrix
+
+    images: list[Path] = []
     for split in ("test", "validation"):
-        metrics = model.metrics.get(split, {})
+        metrics = all_metrics.get(split, {})
         for name, cm_metrics in ([(None, metrics)] if "confusion_matrix" in metrics else metrics.items()):
             if isinstance(cm_metrics, dict) and "confusion_matrix" in cm_metrics:
                 classes = list(cm_metrics["per_class"])
@@ -179,7 +181,7 @@ def _write_run(run_dir: Path, model: Model, report: dict[str, Any]) -> None:
                 images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.png", f"Confusion matrix ({split}{', ' + name if name else ''})"))
         if metrics:
             break
-    write_report(run_dir, model.metrics, history, model.config.model_dump(mode="json"), images, report)
+    return images
 
 
 def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: bool = False) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from kiln.resume import check_resume
 from kiln.errors import KilnError
-from kiln.io import read_json, write_json, write_text
+from kiln.io import read_json, write_text
 from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.data import prepare_data
 from kiln.lm.gpt import GPT
@@ -82,13 +81,6 @@ def train_lm(
 
 
 def _write_run(run_dir: Path, model: LanguageModel, report: dict[str, Any]) -> None:
-    from kiln.evaluate import plot_loss_curves, write_report
+    from kiln.evaluate.run_files import write_run_files
 
-    model.save(run_dir / "model")
-    write_json(run_dir / "metrics.json", model.metrics)
-    write_json(run_dir / "data_report.json", report)
-    history = pd.DataFrame(model.history)
-    write_text(run_dir / "history.csv", history.to_csv(index=False))
-    images = [plot_loss_curves(history, run_dir / "loss_curves.png", x="iteration")] if len(history) else []
-    write_report(run_dir, model.metrics, history, model.config.model_dump(mode="json"), images, report,
-                 title="kiln language model run report")
+    write_run_files(run_dir, model, report, x="iteration", title="kiln language model run report")

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from kiln.errors import KilnError
 from kiln.io import load_state, save_state
+from kiln.runtime import read_checkpoint, restore_rng, rng_state
 from kiln.lm.data import BlockSampler, Sampler, iteration_generator
 
 LMCallback = Callable[["LMTrainer", dict[str, Any]], None]
@@ -176,10 +177,8 @@ class LMTrainer:
             "history": self.history,
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": torch.get_rng_state(),
+            **rng_state(),
         }
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
     def _checkpoint(self) -> None:
@@ -187,15 +186,10 @@ class LMTrainer:
             save_state(self.checkpoint_dir / CHECKPOINT, self._state())
 
     def _resume(self) -> None:
-        path = self.checkpoint_dir / CHECKPOINT if self.checkpoint_dir else None
-        if path is None or not path.is_file():
-            raise KilnError(f"nothing to resume: no checkpoint at {path}")
-        state = load_state(path)
+        state = read_checkpoint(self.checkpoint_dir / CHECKPOINT if self.checkpoint_dir else None)
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        restore_rng(state)
         self.history = list(state["history"])
         self.iteration = int(state["iteration"])
 

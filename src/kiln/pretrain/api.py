@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 import yaml
 
 from kiln.resume import check_resume
 from kiln.errors import KilnError
+from kiln.evaluate.run_files import write_run_files
 from kiln.io import load_tensors, read_json, save_tensors, write_json, write_text
 from kiln.lm.train import LMTrainer, checkpoint_iteration, perplexity
 from kiln.pretrain.config import PretrainConfig, load_pretrain_config
@@ -61,10 +61,8 @@ def pretrain(config: Any, output: str | Path | None = None, resume: str | Path |
                                       "masked_accuracy": masked_accuracy(net, data.validation, sampler, cfg)}}
     report = {"examples": {"train": len(data.train), "validation": len(data.validation)}, "sources": data.sources,
               "vocab_size": vocab, "parameters": net.num_parameters()}
-    encoder.save(run_dir / "model")
-    write_json(run_dir / "metrics.json", encoder.metrics)
-    write_json(run_dir / "data_report.json", report)
-    _write_history(run_dir, history, encoder, report)
+    encoder.history = history
+    write_run_files(run_dir, encoder, report, x="iteration", title="kiln pre-training run report")
     encoder.run_dir = run_dir
     return encoder
 
@@ -94,22 +92,13 @@ def masked_accuracy(net: MaskedLanguageModel, ids: torch.Tensor, sampler: Masked
     return hits / max(1, total)
 
 
-def _write_history(run_dir: Path, history: list[dict[str, Any]], encoder: "PretrainedEncoder", report: dict[str, Any]) -> None:
-    from kiln.evaluate import plot_loss_curves, write_report
-
-    frame = pd.DataFrame(history)
-    write_text(run_dir / "history.csv", frame.to_csv(index=False))
-    images = [plot_loss_curves(frame, run_dir / "loss_curves.png", x="iteration")] if len(frame) else []
-    write_report(run_dir, encoder.metrics, frame, encoder.config.model_dump(mode="json"), images, report,
-                 title="kiln pre-training run report")
-
-
 class PretrainedEncoder:
     """A pre-trained text encoder: its config, tokenizer state and MLM network."""
 
     def __init__(self, config: PretrainConfig, tokenizer: dict[str, Any], net: MaskedLanguageModel) -> None:
         self.config, self.tokenizer, self.net = config, tokenizer, net
         self.metrics: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
 
     def save(self, path: str | Path) -> Path:

@@ -17,6 +17,7 @@ from kiln.data.preprocessor import TensorData
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.io import load_state, save_state
+from kiln.runtime import read_checkpoint, restore_rng, rng_state
 from kiln.training.optim import make_optimizer, make_schedule
 from kiln.training.progress import EpochProgress
 
@@ -202,10 +203,8 @@ class Trainer:
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": torch.get_rng_state(),
+            **rng_state(),
         }
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
     def _checkpoint(self, epoch: int) -> None:
@@ -214,17 +213,12 @@ class Trainer:
 
     def _resume(self) -> int:
         """Restore everything from the last checkpoint; return the epoch it ended."""
-        path = self.checkpoint_dir / CHECKPOINT if self.checkpoint_dir else None
-        if path is None or not path.is_file():
-            raise KilnError(f"nothing to resume: no checkpoint at {path}")
-        state = load_state(path)
+        state = read_checkpoint(self.checkpoint_dir / CHECKPOINT if self.checkpoint_dir else None)
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        restore_rng(state)
         self.history, self.best, self.step = list(state["history"]), dict(state["best"]), int(state["step"])
         self.stop_reason = state["stop_reason"]
         if self.stop_reason != "max_epochs":
