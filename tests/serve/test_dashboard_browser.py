@@ -59,6 +59,27 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         driver.quit()
 
 
+def _wait(driver):
+    """A 15 s wait that retries when the page re-renders an element it was reading (every 2 s refresh)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 15, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
+
+
+def _text(driver, css: str, attempts: int = 20) -> str:
+    """The text of the element at `css`, read again if the page replaced it mid-read."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(attempts - 1):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, css).text
+        except StaleElementReferenceException:
+            continue
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
 def _full_page_png(driver) -> bytes:
     """The whole page, not just the window (Chrome DevTools' captureBeyondViewport)."""
     import base64
@@ -82,7 +103,6 @@ def _store_shifted_samples(db: Path, run_dir: Path, name: str) -> None:
 
 def test_dashboard_in_headless_chromium(run_dirs: dict[str, Path], browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     run_a, run_b = run_dirs["a"], run_dirs["b"]
     runs_folder = run_a.parent
@@ -94,8 +114,8 @@ def test_dashboard_in_headless_chromium(run_dirs: dict[str, Path], browser, tmp_
 
     with running_server(app) as (url, _server):
         browser.get(url + "/")
-        wait = WebDriverWait(browser, 15, poll_frequency=0.1)
-        text = lambda css: browser.find_element(By.CSS_SELECTOR, css).text  # noqa: E731
+        wait = _wait(browser)
+        text = lambda css: _text(browser, css)  # noqa: E731
 
         # the page loads and finds the server ready
         wait.until(lambda d: text("#status") == "server ready")
@@ -145,7 +165,7 @@ def test_dashboard_in_headless_chromium(run_dirs: dict[str, Path], browser, tmp_
         assert abs(float(shown["y_probability_1"]) - float(expected["y_probability_1"])) < 1e-3
 
         # the live table counts the request on a later refresh; the rate chart has points by then
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row + " td:nth-child(6)").text == "1")
+        wait.until(lambda d: _text(d, row + " td:nth-child(6)") == "1")
         wait.until(lambda d: int(d.find_element(By.ID, "rate-chart").get_attribute("data-points") or 0) > 0)
         assert browser.execute_script(_INKED, "rate-chart") > 300
 
@@ -163,11 +183,11 @@ def test_dashboard_in_headless_chromium(run_dirs: dict[str, Path], browser, tmp_
 
 def test_try_it_generates_with_a_language_model(lm_dir: Path, browser) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     with running_server(create_app({"gpt": lm_dir})) as (url, _server):
         browser.get(url + "/")
-        wait = WebDriverWait(browser, 15, poll_frequency=0.1)
+        wait = _wait(browser)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#try-model option[value="gpt"]'))
         Select(browser.find_element(By.ID, "try-model")).select_by_value("gpt")
         prompt = browser.find_element(By.CSS_SELECTOR, '#try-fields input[name="prompt"]')
