@@ -97,14 +97,14 @@ def train(
     directory; `from_model` continues training a saved model on new data with its saved preprocessing.
     A `task: language_modeling` config trains a GPT instead and returns a kiln.lm.LanguageModel.
     """
-    from kiln.lm.config import is_lm_source  # language models: kiln.lm has its own loop and run layout
-    from kiln.pretrain.api import config_task
+    from kiln.config.loader import config_task  # language models and pre-training have their own loops
 
-    if config_task(config) == "pretraining":
+    task = config_task(config)
+    if task == "pretraining":
         from kiln.pretrain import pretrain
 
         return pretrain(config, output, resume, progress)  # type: ignore[return-value]
-    if is_lm_source(config):
+    if task == "language_modeling":
         from kiln.lm import train_lm
 
         return train_lm(config, data, output, resume, from_model, progress, callbacks)  # type: ignore[return-value]

@@ -20,12 +20,12 @@ WEIGHTS, META = "weights.safetensors", "model.json"
 FORMAT_VERSION = 1
 
 
-class Model:
-    """Keras-style `predict` / `evaluate` / `save` over the exact preprocessing used in training."""
+class TrainedModel:
+    """What every trained kiln model carries (supervised, language model, pre-trained encoder):
+    its config, network, metrics, training history and run directory."""
 
-    def __init__(self, config: RunConfig, preprocessor: Preprocessor, net: torch.nn.Module) -> None:
+    def __init__(self, config: Any, net: torch.nn.Module) -> None:
         self.config = config
-        self.preprocessor = preprocessor
         self.net = net
         self.metrics: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
@@ -34,6 +34,18 @@ class Model:
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+    def to(self, device: str | torch.device) -> "TrainedModel":
+        self.net.to(device)
+        return self
+
+
+class Model(TrainedModel):
+    """Keras-style `predict` / `evaluate` / `save` over the exact preprocessing used in training."""
+
+    def __init__(self, config: RunConfig, preprocessor: Preprocessor, net: torch.nn.Module) -> None:
+        super().__init__(config, net)
+        self.preprocessor = preprocessor
 
     def _logits(self, data: TensorData) -> dict[str, torch.Tensor]:
         self.net.eval()

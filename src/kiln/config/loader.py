@@ -97,13 +97,22 @@ def validate(schema: type[BaseModel], source: Any) -> Any:
 
 def load_any_config(source: Any) -> Any:
     """A RunConfig, or an LMConfig (kiln.lm) when the config has `task: language_modeling`."""
-    from kiln.lm.config import is_lm_source, load_lm_config
-    from kiln.pretrain.api import config_task
+    from kiln.lm.config import load_lm_config
     from kiln.pretrain.config import load_pretrain_config
 
-    if config_task(source) == "pretraining":
+    task = config_task(source)
+    if task == "pretraining":
         return load_pretrain_config(source)
-    return load_lm_config(source) if is_lm_source(source) else load_config(source)
+    return load_lm_config(source) if task == "language_modeling" else load_config(source)
+
+
+def config_task(config: Any) -> str | None:
+    """The `task:` of a config given as a path, dict or config object (None for supervised runs)."""
+    if isinstance(config, dict):
+        return config.get("task")
+    if isinstance(config, (str, Path)):
+        return read_yaml(config).get("task") if Path(config).is_file() else None
+    return getattr(config, "task", None)
 
 
 def explain(exc: ValidationError, raw: dict[str, Any], schema: Any = None) -> str:

@@ -3,7 +3,6 @@ validated with the same one-line error messages as the tabular RunConfig."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -91,19 +90,6 @@ class LMConfig(Section):
     tokenizer: LMTokenizerConfig = LMTokenizerConfig()
     model: GPTConfig = GPTConfig()
     trainer: LMTrainerConfig = LMTrainerConfig()
-
-
-def is_lm_source(source: Any) -> bool:
-    """True when `source` (an LMConfig, a dict or a YAML path) declares `task: language_modeling`."""
-    if isinstance(source, LMConfig):
-        return True
-    if isinstance(source, dict):
-        return source.get("task") == TASK
-    if isinstance(source, (str, Path)) and Path(source).is_file():
-        from kiln.config.loader import read_yaml
-
-        return read_yaml(source).get("task") == TASK
-    return False
 
 
 def load_lm_config(source: Any) -> LMConfig:

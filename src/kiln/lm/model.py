@@ -16,6 +16,7 @@ from kiln.io import load_tensors, read_json, save_tensors, write_json
 from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.generate import generate_ids
 from kiln.lm.gpt import GPT
+from kiln.model import TrainedModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +50,7 @@ def is_language_model_dir(path: str | Path) -> bool:
         return False
 
 
-class LanguageModel:
+class LanguageModel(TrainedModel):
     """`generate` / `stream` text, `evaluate` perplexity on text or BLEU/ROUGE on prompt → target pairs,
     `save` / `load`.
 
@@ -61,20 +62,8 @@ class LanguageModel:
     kind = KIND
 
     def __init__(self, config: LMConfig, tokenizer: Tokenizer, net: GPT) -> None:
-        self.config = config
+        super().__init__(config, net)
         self.tokenizer = tokenizer
-        self.net = net
-        self.metrics: dict[str, Any] = {}
-        self.history: list[dict[str, Any]] = []
-        self.run_dir: Path | None = None
-
-    @property
-    def device(self) -> torch.device:
-        return self.net.tok_emb.weight.device
-
-    def to(self, device: str | torch.device) -> "LanguageModel":
-        self.net.to(device)
-        return self
 
     # -- generation ---------------------------------------------------------------------------
     def encode_prompt(self, prompt: str) -> list[int]:

@@ -11,14 +11,16 @@ from typing import Any
 import torch
 import yaml
 
-from kiln.resume import check_resume
+from kiln.config.loader import config_task
 from kiln.errors import KilnError
 from kiln.evaluate.run_files import write_run_files
 from kiln.io import load_tensors, read_json, save_tensors, write_json, write_text
 from kiln.lm.train import LMTrainer, checkpoint_iteration, perplexity
+from kiln.model import TrainedModel
 from kiln.pretrain.config import PretrainConfig, load_pretrain_config
 from kiln.pretrain.data import prepare_data
 from kiln.pretrain.mlm import MaskedLanguageModel, MaskedSampler
+from kiln.resume import check_resume
 from kiln.runtime import configure_threads, seed_everything, select_device
 
 KIND = "pretrained_encoder"
@@ -28,13 +30,14 @@ WEIGHTS, META = "weights.safetensors", "model.json"
 def pretrain(config: Any, output: str | Path | None = None, resume: str | Path | None = None, progress: bool = False) -> Any:
     """Pre-train from a config (path, dict or config object); returns a PretrainedEncoder, or a
     kiln.lm.LanguageModel for a `task: language_modeling` (GPT) config."""
-    from kiln.lm.config import is_lm_source, load_lm_config
+    from kiln.lm.config import load_lm_config
 
-    if is_lm_source(config) and config_task(config) == "language_modeling":
+    task = config_task(config)
+    if task == "language_modeling":
         from kiln.lm import train_lm
 
         return train_lm(load_lm_config(config), None, output, resume, None, progress)
-    if config_task(config) not in ("pretraining", None) or (config_task(config) is None and not isinstance(config, PretrainConfig)):
+    if task != "pretraining":
         raise KilnError("kiln pretrain takes a `task: pretraining` config (masked-LM Transformer encoder) or a "
                         "`task: language_modeling` config (GPT, next-token objective)")
     config = load_pretrain_config(config)
@@ -67,17 +70,6 @@ def pretrain(config: Any, output: str | Path | None = None, resume: str | Path |
     return encoder
 
 
-def config_task(config: Any) -> str | None:
-    """The `task:` of a config given as a path, dict or config object (None for supervised runs)."""
-    if isinstance(config, dict):
-        return config.get("task")
-    if isinstance(config, (str, Path)):
-        from kiln.config.loader import read_yaml
-
-        return read_yaml(config).get("task") if Path(config).is_file() else None
-    return getattr(config, "task", None)
-
-
 @torch.no_grad()
 def masked_accuracy(net: MaskedLanguageModel, ids: torch.Tensor, sampler: MaskedSampler, cfg: Any) -> float:
     """Share of masked validation tokens whose original token is the top prediction."""
@@ -92,14 +84,12 @@ def masked_accuracy(net: MaskedLanguageModel, ids: torch.Tensor, sampler: Masked
     return hits / max(1, total)
 
 
-class PretrainedEncoder:
+class PretrainedEncoder(TrainedModel):
     """A pre-trained text encoder: its config, tokenizer state and MLM network."""
 
     def __init__(self, config: PretrainConfig, tokenizer: dict[str, Any], net: MaskedLanguageModel) -> None:
-        self.config, self.tokenizer, self.net = config, tokenizer, net
-        self.metrics: dict[str, Any] = {}
-        self.history: list[dict[str, Any]] = []
-        self.run_dir: Path | None = None
+        super().__init__(config, net)
+        self.tokenizer = tokenizer
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
