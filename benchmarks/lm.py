@@ -56,7 +56,7 @@ from kiln.io import write_json  # noqa: E402
 from kiln.lm.config import load_lm_config  # noqa: E402
 from kiln.lm.data import prepare_data  # noqa: E402
 from kiln.lm.generate import generate_ids  # noqa: E402
-from kiln.lm.gpt import GPT  # noqa: E402
+from kiln.models.gpt import GPT  # noqa: E402
 from kiln.lm.train import LMTrainer  # noqa: E402
 
 EXAMPLE = os.path.join(ROOT, "examples", "shakespeare_gpt.yaml")

@@ -74,8 +74,8 @@ import torch.nn.functional as F  # noqa: E402
 torch.set_num_threads(_THREADS)
 
 import kiln  # noqa: E402
-from kiln.api import load_splits  # noqa: E402
-from kiln.config import load_config  # noqa: E402
+from kiln.supervised.task import load_splits  # noqa: E402
+from kiln.supervised.config import load_supervised_config  # noqa: E402
 from kiln.data.preprocessor import Preprocessor  # noqa: E402
 from kiln.models import build_network  # noqa: E402
 from kiln.runtime import seed_everything, select_device  # noqa: E402
@@ -143,7 +143,7 @@ class Prepared:
 
 
 def prepare(config_dict: dict[str, Any]) -> Prepared:
-    config = load_config(config_dict)
+    config = load_supervised_config(config_dict)
     frames, _ = load_splits(config)
     pre = Preprocessor(config).fit(frames["train"])
     train = pre.transform(frames["train"], where="train split")

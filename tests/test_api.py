@@ -41,7 +41,7 @@ def test_save_load_gives_identical_predictions(tabular_config, tabular, tmp_path
 
 def test_evaluate_matches_the_test_metrics_of_the_run(tabular_config, tmp_path):
     model = kiln.train(tabular_config(), output=tmp_path / "run")
-    frames, _ = kiln.api.load_splits(model.config)
+    frames, _ = kiln.supervised.load_splits(model.config)
     scores = kiln.load(tmp_path / "run").evaluate(frames["test"])
     assert scores["accuracy"] == pytest.approx(model.metrics["test"]["accuracy"])
     assert scores["loss"] == pytest.approx(model.metrics["test"]["loss"], rel=1e-5)
@@ -49,7 +49,7 @@ def test_evaluate_matches_the_test_metrics_of_the_run(tabular_config, tmp_path):
 
 def test_metrics_aggregate_over_the_whole_split_not_per_batch(tabular_config, tmp_path):
     model = kiln.train(tabular_config(eval_batch_size=7), output=tmp_path / "run")
-    frames, _ = kiln.api.load_splits(model.config)
+    frames, _ = kiln.supervised.load_splits(model.config)
     preds = model.predict(frames["test"])
     truth = frames["test"]["y"].astype(str).to_numpy()
     assert model.metrics["test"]["accuracy"] == pytest.approx((preds["y_prediction"].to_numpy() == truth).mean())

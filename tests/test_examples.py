@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kiln.config import load_config
+from kiln.supervised.config import load_supervised_config
 from kiln.data import as_frame, check_columns
 from kiln.features import FEATURES, build_feature
 
@@ -32,7 +32,7 @@ def test_example_config_is_valid_and_documented(path: Path, data_dir: Path, monk
     text = path.read_text()
     assert text.startswith("#") and "kiln train examples/" in text  # a header saying how to run it
     monkeypatch.setenv("KILN_DATA", str(data_dir))
-    config = load_config(path)
+    config = load_supervised_config(path)
     for split in ("train", "validation", "test"):
         source = getattr(config.data, split)
         if source:
@@ -56,7 +56,7 @@ def test_quickstart_is_digits_mlp_yaml():
     from kiln.quickstart import CONFIG
 
     yaml_path = next(p for p in EXAMPLES if p.stem == "digits_mlp")
-    assert load_config(CONFIG).model_dump() == load_config(yaml_path).model_dump()
+    assert load_supervised_config(CONFIG).model_dump() == load_supervised_config(yaml_path).model_dump()
 
 
 def _feature(spec: dict):

@@ -37,7 +37,7 @@ def train_cmd(
 
 
 def _with_overrides(config: Path, assignments: list[str] | None) -> Path | dict:
-    from kiln.config.loader import apply_overrides, read_yaml
+    from kiln.config import apply_overrides, read_yaml
 
     return apply_overrides(read_yaml(config), assignments) if assignments else config
 
@@ -52,7 +52,7 @@ def pretrain_cmd(
 ) -> None:
     """Self-supervised pre-training on unlabelled text; a classification config reuses the result
     with `model.pretrained: RUN_DIR`."""
-    from kiln.pretrain import pretrain
+    from kiln.api import pretrain
 
     _print_run(pretrain(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet))
 
@@ -125,7 +125,7 @@ def generate_cmd(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute the context every step (no KV cache)")] = False,
 ) -> None:
     """Generate text with a trained language model, streaming it to stdout (kiln.lm)."""
-    from kiln.lm.model import LanguageModel
+    from kiln.lm import LanguageModel
 
     if not model_dir.exists():
         raise KilnError(f"model directory not found: {model_dir}")
@@ -180,7 +180,7 @@ def merge_adapter_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="directory for the merged model")],
 ) -> None:
     """Merge a LoRA adapter into its base weights: a plain hf model that needs neither peft nor the base."""
-    from kiln.hf.merge import merge_adapter
+    from kiln.supervised.merge import merge_adapter
 
     out.print(f"merged model written to {merge_adapter(model_dir, output)}")
 

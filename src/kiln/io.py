@@ -19,7 +19,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)  # keeps the suffix (matplotlib reads it)
     os.close(fd)
     try:
         yield Path(tmp)

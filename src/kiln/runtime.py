@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
 
 import numpy as np
 import torch
+
+from kiln.errors import KilnError
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -36,34 +37,5 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        from kiln.errors import KilnError
-
         raise KilnError(f"trainer.device: '{name}' requested but CUDA is not available here; use auto or cpu")
     return torch.device(name)
-
-
-def rng_state() -> dict[str, Any]:
-    """torch's random state (CPU, and every CUDA device when there is one), for a checkpoint."""
-    state: dict[str, Any] = {"rng": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Undo rng_state(): resumed runs draw the same dropout masks and shuffles as uninterrupted ones."""
-    torch.set_rng_state(state["rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-
-def read_checkpoint(path: Any) -> dict[str, Any]:
-    """The state saved at `path` (a checkpoint file); a one-line error when there is none."""
-    from pathlib import Path
-
-    from kiln.errors import KilnError
-    from kiln.io import load_state
-
-    if path is None or not Path(path).is_file():
-        raise KilnError(f"nothing to resume: no checkpoint at {path}")
-    return load_state(path)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from kiln.config import load_config
+from kiln.supervised.config import load_supervised_config
 from kiln.errors import KilnError
 
 BASE = {"input_features": [{"name": "a", "type": "numeric"}], "output_features": [{"name": "y", "type": "binary"}]}
 
 
 def test_defaults_follow_the_documented_values():
-    cfg = load_config({"data": {"train": "x.csv"}, **BASE})
+    cfg = load_supervised_config({"data": {"train": "x.csv"}, **BASE})
     assert cfg.model.type == "mlp" and cfg.trainer.optimizer == "adam"
     assert (cfg.data.split.validation, cfg.data.split.test, cfg.data.split.seed) == (0.1, 0.2, 42)
     assert cfg.preprocessing.missing.numeric == "median"
@@ -20,7 +20,7 @@ def test_defaults_follow_the_documented_values():
 def test_env_vars_expand_and_kiln_data_has_a_default(monkeypatch):
     monkeypatch.setenv("MYDIR", "/srv/data")
     monkeypatch.delenv("KILN_DATA", raising=False)
-    cfg = load_config({"data": {"train": "${MYDIR}/t.csv", "test": "${KILN_DATA}/titanic/train.csv"}, **BASE})
+    cfg = load_supervised_config({"data": {"train": "${MYDIR}/t.csv", "test": "${KILN_DATA}/titanic/train.csv"}, **BASE})
     assert cfg.data.train == "/srv/data/t.csv"
     assert cfg.data.test == "../shared/data/titanic/train.csv"
 
@@ -37,6 +37,6 @@ def test_env_vars_expand_and_kiln_data_has_a_default(monkeypatch):
 ])
 def test_validation_errors_name_the_field_and_the_fix(patch, message):
     with pytest.raises(KilnError) as info:
-        load_config({**BASE, **patch})
+        load_supervised_config({**BASE, **patch})
     assert message in str(info.value)
     assert "\n" not in str(info.value)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from kiln.evaluate import plot_confusion_matrix, plot_loss_curves, write_report
-from kiln.evaluate._atomic import atomic_path
+from kiln.io import atomic_path
 from kiln.evaluate.metrics import classification_metrics, regression_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

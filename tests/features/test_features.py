@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kiln.config.schema import PreprocessingConfig
+from kiln.supervised.config import PreprocessingConfig
 from kiln.errors import KilnError
 from kiln.features import FEATURES, build_feature
 

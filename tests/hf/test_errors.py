@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import kiln
-from kiln.config import load_config
+from kiln.supervised.config import load_supervised_config
 from kiln.errors import KilnError
 
 
@@ -90,7 +90,7 @@ def test_max_length_beyond_positions(hf_config, tmp_path: Path) -> None:
 )
 def test_config_errors(hf_config, change: dict[str, Any], fact: str) -> None:
     with pytest.raises(KilnError, match="config error") as info:
-        load_config({**hf_config(), **change})
+        load_supervised_config({**hf_config(), **change})
     assert fact in str(info.value), str(info.value)
 
 

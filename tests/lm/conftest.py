@@ -27,7 +27,7 @@ def lm_config(text: Path, **trainer: Any) -> dict[str, Any]:
         "data": {"train": str(text), "split": {"validation": 0.2}},
         "tokenizer": {"type": "char"},
         "model": {"type": "gpt", "layers": 2, "heads": 2, "d_model": 16, "block_size": 16},
-        "trainer": {"iterations": 20, "batch_size": 4, "learning_rate": 3e-3, "warmup": 2, "eval_interval": 5,
+        "trainer": {"iterations": 20, "batch_size": 4, "learning_rate": 3e-3, "lr_schedule": {"type": "cosine", "warmup": 2, "min_lr": 1e-4}, "eval_interval": 5,
                     "eval_iters": 2, "seed": 7, "threads": 1, **trainer},
     }
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kiln.lm.config import GPTConfig
+from kiln.models.gpt import GPTConfig
 from kiln.lm.generate import generate_ids, sample_next
-from kiln.lm.gpt import GPT, KVCache
+from kiln.models.gpt import GPT, KVCache
 
 VOCAB = 13
 
 
 def make(block_size: int = 12, seed: int = 0, dropout: float = 0.0) -> GPT:
     torch.manual_seed(seed)
-    return GPT(GPTConfig(layers=2, heads=2, d_model=16, block_size=block_size, dropout=dropout), VOCAB).eval()
+    return GPT(GPTConfig(layers=2, heads=2, d_model=16, block_size=block_size, attention_dropout=dropout), VOCAB).eval()
 
 
 def test_changing_a_later_token_never_changes_earlier_logits() -> None:

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from cli_helpers import run_cli
 from kiln.cli import app
-from kiln.config import load_any_config, load_config
+from kiln.api import load_task_config
+from kiln.supervised.config import load_supervised_config
 from kiln.errors import KilnError
 from kiln.lm.config import LMConfig
 
@@ -21,13 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def error_of(raw: dict) -> str:
     with pytest.raises(KilnError) as info:
-        load_any_config(raw)
+        load_task_config(raw)
     return str(info.value)
 
 
 def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KILN_DATA", "/data")
-    config = load_any_config(ROOT / "examples" / "shakespeare_gpt.yaml")
+    config = load_task_config(ROOT / "examples" / "shakespeare_gpt.yaml")
     assert isinstance(config, LMConfig)
     assert config.data.train == "/data/tinyshakespeare/input.txt"
     assert (config.model.layers, config.model.d_model, config.trainer.iterations, config.trainer.batch_size) == (4, 128, 2000, 12)
@@ -56,8 +57,8 @@ def test_unknown_top_level_key_and_task(text_file: Path) -> None:
     assert "unknown key 'trainr' (did you mean 'trainer'?)" in error_of({**lm_config(text_file), "trainr": {}})
     assert "task: 'language_modelling' is not allowed (did you mean 'language_modeling'?)" in error_of(
         {**lm_config(text_file), "task": "language_modelling"})
-    with pytest.raises(KilnError, match="only `kiln train`"):
-        load_config(lm_config(text_file))
+    with pytest.raises(KilnError, match="task: .language_modeling. is not allowed; valid: supervised"):
+        load_supervised_config(lm_config(text_file))
 
 
 def test_generate_end_to_end(trained) -> None:

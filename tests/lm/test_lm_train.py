@@ -12,8 +12,8 @@ import torch
 
 import kiln
 from kiln.lm import LanguageModel
-from kiln.lm.config import LMTrainerConfig
-from kiln.lm.train import learning_rate
+from kiln.training.config import IterationTrainerConfig
+from kiln.training.schedule import lr_factor
 
 from .conftest import lm_config
 
@@ -66,7 +66,7 @@ class Interrupt(Exception):
 
 def test_resume_after_interruption_equals_uninterrupted_run(text_file: Path, tmp_path: Path) -> None:
     config = lm_config(text_file, iterations=20, eval_interval=5)
-    config["model"]["dropout"] = 0.1  # resume must restore the dropout RNG too
+    config["model"]["attention_dropout"] = 0.1  # resume must restore the dropout RNG too
     full = kiln.train(config, output=tmp_path / "full")
 
     def stop_at_10(trainer, row) -> None:
@@ -83,14 +83,14 @@ def test_resume_after_interruption_equals_uninterrupted_run(text_file: Path, tmp
     assert strip(resumed.history) == strip(full.history)
     assert resumed.metrics == full.metrics
     changed = lm_config(text_file, iterations=21, eval_interval=5)
-    changed["model"]["dropout"] = 0.1
+    changed["model"]["attention_dropout"] = 0.1
     with pytest.raises(kiln.KilnError, match="trainer.iterations: 20 → 21"):
         kiln.train(changed, resume=tmp_path / "cut")
 
 
 def test_schedule_warmup_then_cosine_to_min_lr() -> None:
-    cfg = LMTrainerConfig(iterations=100, learning_rate=1e-3, warmup=10, min_lr=1e-4)
-    lrs = [learning_rate(cfg, i) for i in range(100)]
+    cfg = IterationTrainerConfig(iterations=100, learning_rate=1e-3, lr_schedule={"type": "cosine", "warmup": 10, "min_lr": 1e-4})
+    lrs = [cfg.learning_rate * lr_factor(cfg.lr_schedule, i, cfg.iterations, cfg.learning_rate) for i in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
     assert lrs[-1] == pytest.approx(1e-4)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kiln.config import load_config
+from kiln.supervised.config import load_supervised_config
 from kiln.data.preprocessor import Preprocessor
 from kiln.errors import KilnError
 from kiln.models import build_network
@@ -22,7 +22,7 @@ FRAME = pd.DataFrame({
 
 
 def network(inputs: list[dict], model: dict):
-    cfg = load_config({"input_features": inputs, "output_features": [{"name": "y", "type": "binary"}], "model": model})
+    cfg = load_supervised_config({"input_features": inputs, "output_features": [{"name": "y", "type": "binary"}], "model": model})
     pre = Preprocessor(cfg).fit(FRAME)
     return build_network(cfg.model, pre.inputs, pre.outputs), pre.transform(FRAME)
 
@@ -66,5 +66,5 @@ def test_model_type_that_does_not_fit_the_features_is_refused(inputs, model, mes
 
 def test_linear_model_refuses_hidden_layers():
     with pytest.raises(KilnError, match="no hidden layers"):
-        load_config({"input_features": [{"name": "num", "type": "numeric"}], "output_features": [{"name": "y", "type": "binary"}],
+        load_supervised_config({"input_features": [{"name": "num", "type": "numeric"}], "output_features": [{"name": "y", "type": "binary"}],
                      "model": {"type": "linear", "hidden": [4]}})

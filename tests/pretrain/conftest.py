@@ -32,7 +32,7 @@ def pretrain_config(sources: list[str], **trainer: Any) -> dict[str, Any]:
         "data": {"train": sources, "text_column": "sentence", "validation": 0.1},
         "tokenizer": {"type": "word", "vocab_size": 100, "max_length": 12},
         "model": {"type": "transformer", "d_model": 16, "heads": 2, "layers": 2},
-        "trainer": {"iterations": 60, "batch_size": 16, "learning_rate": 3e-3, "warmup": 5, "eval_interval": 30,
+        "trainer": {"iterations": 60, "batch_size": 16, "learning_rate": 3e-3, "lr_schedule": {"type": "cosine", "warmup": 5, "min_lr": 1e-4}, "eval_interval": 30,
                     "eval_iters": 2, "threads": 1, **trainer},
     }
 
@@ -66,7 +66,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def pretrained_run(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kiln.pretrain import pretrain
+    from kiln.api import pretrain
 
     out = tmp_path_factory.mktemp("pretrained") / "run"
     pretrain(pretrain_config([str(corpus["unlabelled"]), str(corpus["text"])]), output=out)

@@ -10,8 +10,9 @@ import torch
 from torch.nn import functional as F
 
 import kiln
-from kiln.api import _fresh, load_splits, resolve_pretrained
-from kiln.config import load_config
+from kiln.supervised.finetune import resolve_pretrained
+from kiln.supervised.task import fresh as _fresh, load_splits
+from kiln.supervised.config import load_supervised_config
 from kiln.errors import KilnError
 from kiln.pretrain import PretrainedEncoder
 from kiln.pretrain.mlm import IGNORE, MaskedLanguageModel, MaskedSampler
@@ -21,7 +22,7 @@ from .conftest import finetune_config
 
 
 def _network(corpus: dict[str, Path], pretrained: Path) -> tuple:
-    config = resolve_pretrained(load_config(finetune_config(corpus["labelled"], pretrained)))
+    config = resolve_pretrained(load_supervised_config(finetune_config(corpus["labelled"], pretrained)))
     frames, _ = load_splits(config)
     pre, net = _fresh(config, frames["train"])
     return config, pre, net
@@ -104,9 +105,9 @@ def test_not_a_pretraining_run(corpus: dict[str, Path], tmp_path: Path) -> None:
 def test_sample_keeps_a_stratified_fraction(corpus: dict[str, Path]) -> None:
     base = finetune_config(corpus["labelled"], None)
     base["data"]["split"] = {"validation": 0.0, "test": 0.0}
-    everything, _ = load_splits(load_config(base))
+    everything, _ = load_splits(load_supervised_config(base))
     base["data"]["sample"] = 0.25
-    frames, report = load_splits(load_config(base))
+    frames, report = load_splits(load_supervised_config(base))
     n = len(everything["train"])
     assert len(frames["train"]) == report["sampled_rows"] and abs(len(frames["train"]) - 0.25 * n) <= 1
     share = everything["train"]["label"].mean()

@@ -10,8 +10,8 @@ import torch
 
 import kiln
 from kiln.errors import KilnError
-from kiln.lm.model import LanguageModel
-from kiln.pretrain import pretrain
+from kiln.lm import LanguageModel
+from kiln.api import pretrain
 from kiln.training.optim import parameter_groups
 
 from .conftest import sentences
@@ -27,7 +27,7 @@ def gpt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data": {"train": str(text), "split": {"validation": 0.1}},
         "tokenizer": {"type": "word", "lowercase": True},
         "model": {"type": "gpt", "layers": 2, "heads": 2, "d_model": 16, "block_size": 16},
-        "trainer": {"iterations": 40, "batch_size": 8, "learning_rate": 3e-3, "warmup": 4, "eval_interval": 20,
+        "trainer": {"iterations": 40, "batch_size": 8, "learning_rate": 3e-3, "lr_schedule": {"type": "cosine", "warmup": 4, "min_lr": 1e-4}, "eval_interval": 20,
                     "eval_iters": 2, "threads": 1},
     }
     model = pretrain(config, output=root / "run")

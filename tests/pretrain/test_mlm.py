@@ -10,7 +10,8 @@ import torch
 
 import kiln
 from kiln.errors import KilnError
-from kiln.pretrain import PretrainedEncoder, pretrain
+from kiln.api import pretrain
+from kiln.pretrain import PretrainedEncoder
 from kiln.pretrain.config import ObjectiveConfig
 from kiln.pretrain.mlm import IGNORE, MaskedSampler, mask_tokens
 

@@ -29,7 +29,7 @@ def test_batch_modes_take_the_expected_number_of_steps(tabular_config, tmp_path,
     cfg = tabular_config(batch_size=batch_size, epochs=2)
     seen: list[int] = []
     kiln.train(cfg, output=tmp_path / "run", callbacks=[lambda t, row: seen.append(t.step)])
-    rows = kiln.api.load_splits(kiln.config.load_config(cfg))[1]["rows"]["train"]
+    rows = kiln.supervised.load_splits(kiln.supervised.load_supervised_config(cfg))[1]["rows"]["train"]
     expected = steps or math.ceil(rows / batch_size)
     assert seen == [expected, 2 * expected]
 

@@ -1,6 +1,7 @@
-"""Config schema and loading."""
+"""Generic config machinery: YAML reading, ${VAR} expansion, `--set` overrides, validation with
+one-line errors. Each feature, model and task declares its own schema on top of `Section`."""
 
-from kiln.config.loader import data_dir, expand_path, load_any_config, load_config, read_yaml
-from kiln.config.schema import RunConfig
+from kiln.config.loader import DEVICE, apply_overrides, data_dir, expand_path, raw_config, read_yaml, validate
+from kiln.config.section import Section
 
-__all__ = ["RunConfig", "data_dir", "expand_path", "load_any_config", "load_config", "read_yaml"]
+__all__ = ["DEVICE", "Section", "apply_overrides", "data_dir", "expand_path", "raw_config", "read_yaml", "validate"]

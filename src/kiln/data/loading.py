@@ -102,3 +102,19 @@ def as_frame(data: pd.DataFrame | str | Path | dict | list) -> pd.DataFrame:
     if isinstance(data, (str, Path)):
         return read_table(data)
     return pd.DataFrame(data)
+
+
+def read_text(path: str | Path, encoding: str = "utf-8", field: str = "data.train") -> str:
+    """A whole text file; one-line errors for a missing, empty or wrongly encoded one."""
+    path = Path(path)
+    if not path.is_file():
+        raise KilnError(f"{field}: text file not found: {path}")
+    try:
+        text = path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise KilnError(f"{field}: {path} is not valid {encoding} text (byte {exc.start}); set data.encoding") from None
+    except LookupError:
+        raise KilnError(f"data.encoding: unknown text encoding '{encoding}'") from None
+    if not text:
+        raise KilnError(f"{field}: {path} is empty")
+    return text

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from kiln.evaluate._atomic import atomic_path  # noqa: E402
+from kiln.io import atomic_path  # noqa: E402
 
 _SPLITS = ("train", "validation")
 _SECOND_PANEL = ("accuracy", "r2")  # first one with columns in the history wins

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kiln.evaluate._atomic import atomic_path
+from kiln.io import atomic_path
 from kiln.evaluate.metrics import flatten_scalars, format_value
 
 _MAX_HISTORY_ROWS = 25

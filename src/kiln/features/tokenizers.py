@@ -9,7 +9,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from kiln.errors import KilnError
+from pydantic import Field, field_validator
+
+from kiln.config import Section
+from kiln.errors import KilnError, did_you_mean
 from kiln.registry import Registry
 
 PAD, UNK = "<pad>", "<unk>"
@@ -265,4 +268,25 @@ def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     return TOKENIZERS.get(state["kind"])().load_state(state)
 
 
-from kiln.hf import tokenizer as _pretrained  # noqa: E402,F401  (registers "pretrained": a checkpoint's own tokenizer)
+
+class TokenizerConfig(Section):
+    """A tokenizer trained on a corpus (language modelling, pre-training)."""
+
+    type: str = "char"  # char | word | bpe | wordpiece
+    vocab_size: int | None = Field(None, ge=3, le=1_000_000)  # None: the tokenizer's default (char/word keep every token up to 10000)
+    lowercase: bool = False  # language models keep case by default
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        options = [n for n in TOKENIZERS.names() if n != "pretrained"]
+        if value not in options:
+            raise ValueError(f"'{value}' is not allowed{did_you_mean(value, options)}; valid: {', '.join(options)}")
+        return value
+
+    def build(self) -> Tokenizer:
+        """A fresh tokenizer (options left unset keep the tokenizer's defaults)."""
+        options: dict[str, Any] = {"lowercase": self.lowercase}
+        if self.vocab_size is not None:
+            options["vocab_size"] = self.vocab_size
+        return build_tokenizer(self.type, **options)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from pathlib import Path
 from types import ModuleType
 
 from kiln.errors import KilnError
@@ -30,11 +29,4 @@ def require(name: str) -> ModuleType:
     return module
 
 
-def merge_adapter(model_dir: str | Path, output: str | Path) -> Path:
-    """Merge a saved model's LoRA adapter into its base weights; see kiln.hf.merge."""
-    from kiln.hf.merge import merge_adapter as merge
-
-    return merge(model_dir, output)
-
-
-__all__ = ["INSTALL", "merge_adapter", "require"]
+__all__ = ["INSTALL", "require"]

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from kiln.config import expand_path
 from kiln.errors import KilnError
 from kiln.hf import require
 
@@ -21,8 +22,6 @@ def _first_line(exc: BaseException) -> str:
 
 def checkpoint_dir(path: str) -> Path:
     """The checkpoint directory named by `model.path` (variables expanded), checked to exist."""
-    from kiln.config.loader import expand_path  # the loader imports the model registry
-
     root = Path(expand_path(path, "model.path"))
     if not root.is_dir():
         raise KilnError(f"Hugging Face checkpoint not found: {root} (expected {EXPECTED}; kiln never downloads)")

@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
-from kiln.lm.api import train_lm
-from kiln.lm.config import GPTConfig, LMConfig, load_lm_config
-from kiln.lm.gpt import GPT, KVCache
-from kiln.lm.model import LanguageModel
+from kiln.lm.artifact import KIND, LanguageModel
+from kiln.lm.config import TASK, LMConfig, load_lm_config
+from kiln.lm.task import train_lm
+from kiln.models.gpt import GPT, GPTConfig, KVCache
+from kiln.tasks import TASKS, Task
+
+TASKS.register(TASK)(Task(TASK, load_lm_config, train_lm, KIND, "GPT next-token training on a text file"))
 
 __all__ = ["GPT", "GPTConfig", "KVCache", "LMConfig", "LanguageModel", "load_lm_config", "train_lm"]

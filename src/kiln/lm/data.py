@@ -5,42 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from kiln.errors import KilnError
-from kiln.features.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_state
-
-
-def read_text(path: str | Path, encoding: str = "utf-8", field: str = "data.train") -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise KilnError(f"{field}: text file not found: {path}")
-    try:
-        text = path.read_text(encoding=encoding)
-    except UnicodeDecodeError as exc:
-        raise KilnError(f"{field}: {path} is not valid {encoding} text (byte {exc.start}); set data.encoding") from None
-    except LookupError:
-        raise KilnError(f"data.encoding: unknown text encoding '{encoding}'") from None
-    if not text:
-        raise KilnError(f"{field}: {path} is empty")
-    return text
+from kiln.data.loading import read_text
+from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
 
 
 def split_text(text: str, validation: float) -> tuple[str, str]:
     """The first (1 - validation) of the characters train, the rest validate (no shuffling)."""
     cut = int(round(len(text) * (1.0 - validation)))
     return text[:cut], text[cut:]
-
-
-def build_lm_tokenizer(cfg: Any) -> Tokenizer:
-    """A fresh tokenizer from an LMTokenizerConfig (options the user did not set keep their defaults)."""
-    options: dict[str, Any] = {"lowercase": cfg.lowercase}
-    if cfg.vocab_size is not None:
-        options["vocab_size"] = cfg.vocab_size
-    return build_tokenizer(cfg.type, **options)
 
 
 def encode(tokenizer: Tokenizer, text: str) -> Tensor:
@@ -67,7 +45,7 @@ def prepare_data(config: Any, tokenizer_state: dict[str, Any] | None = None) -> 
     if tokenizer_state is not None:
         tokenizer = tokenizer_from_state(tokenizer_state)
     else:
-        tokenizer = build_lm_tokenizer(config.tokenizer).fit([train_text])
+        tokenizer = config.tokenizer.build().fit([train_text])
     result = LMData(tokenizer, encode(tokenizer, train_text), encode(tokenizer, val_text))
     need = config.model.block_size + 1
     for name, ids in (("training", result.train), ("validation", result.validation)):
@@ -88,25 +66,10 @@ def blocks(ids: Tensor, starts: Tensor, block_size: int) -> tuple[Tensor, Tensor
     return rows[:, :-1], rows[:, 1:]
 
 
-def iteration_generator(seed: int, iteration: int) -> torch.Generator:
-    """The batch sampler of one iteration depends only on (seed, iteration): resume is exact."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
-
-
 def fixed_starts(n_tokens: int, block_size: int, batches: int, batch_size: int, seed: int) -> Tensor:
     """(batches, batch_size) block starts used for every loss estimate of one split."""
     generator = torch.Generator().manual_seed(seed * 7_919 + 17)
     return sample_starts(n_tokens, block_size, batches * batch_size, generator).view(batches, batch_size)
-
-
-class Sampler(Protocol):
-    """How a trainer draws (input, target) batches from a split's tensor."""
-
-    tokens_per_example: float
-
-    def sample(self, data: Tensor, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]: ...
-
-    def fixed(self, data: Tensor, batches: int, batch_size: int, seed: int) -> list[tuple[Tensor, Tensor]]: ...
 
 
 class BlockSampler:

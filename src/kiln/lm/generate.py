@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from kiln.lm.gpt import GPT, KVCache
+from kiln.models.gpt import GPT, KVCache
 
 
 def sample_next(

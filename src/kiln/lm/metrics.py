@@ -15,10 +15,11 @@ import pandas as pd
 import torch
 
 from kiln.errors import KilnError, did_you_mean
+from kiln.training.sampled import perplexity
 
 if TYPE_CHECKING:
-    from kiln.lm.gpt import GPT
-    from kiln.lm.model import LanguageModel
+    from kiln.models.gpt import GPT
+    from kiln.lm.artifact import LanguageModel
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 log = logging.getLogger("kiln")
@@ -113,8 +114,6 @@ def evaluate_pairs(
 ) -> tuple[dict[str, Any], list[str]]:
     """Generate a continuation of every prompt (max_new_tokens: the target's length in tokens when
     None) and score it; returns (metrics, generated texts)."""
-    from kiln.lm.train import perplexity
-
     prompts, targets = read_pairs(frame, prompt_column, target_column)
     model._check(1 if max_new_tokens is None else max_new_tokens, temperature, top_k, top_p)
     model.net.eval()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from kiln.errors import KilnError
@@ -23,11 +23,11 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: str
-    hidden: list[int] = []
+    hidden: list[Annotated[int, Field(ge=1, le=1_000_000)]] = []  # trunk layer widths after the encoders
     activation: Literal["relu", "sigmoid", "tanh", "gelu", "leaky_relu", "elu", "silu"] = "relu"
-    dropout: float = 0.0
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # trunk dropout
     init: Literal["xavier", "gaussian", "default"] = "default"
-    init_std: float = 0.02
+    init_std: float = Field(0.02, gt=0.0, le=10.0)
 
 
 class ModelType:

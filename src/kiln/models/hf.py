@@ -11,8 +11,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from torch import nn
 
+from kiln.config import expand_path
 from kiln.errors import KilnError
 from kiln.features import Feature
+from kiln.hf.checkpoint import weight_files, weights_sha256
+from kiln.hf.encoder import HFTextEncoder, build_encoder
 from kiln.models.base import MODELS, ModelConfig, ModelType, require
 
 ARCHITECTURE, BASE = "hf_architecture", "base_checkpoint"
@@ -39,8 +42,6 @@ class HFConfig(ModelConfig):
     @field_validator("path")
     @classmethod
     def _expand(cls, value: str) -> str:
-        from kiln.config.loader import expand_path
-
         try:
             return os.path.abspath(expand_path(value, "model.path"))
         except KilnError:
@@ -68,8 +69,6 @@ class HF(ModelType):
         require(inputs, "text", self.name)
 
     def text_encoder(self, cfg: HFConfig, info: dict[str, Any]) -> nn.Module:
-        from kiln.hf.encoder import build_encoder
-
         return build_encoder(cfg, info)
 
     def save_extras(self, cfg: HFConfig, net: nn.Module) -> dict[str, Any]:
@@ -82,8 +81,6 @@ class HF(ModelType):
         if cfg.adapter is None:
             cfg._architecture = meta.get(ARCHITECTURE)  # a full model loads without its base checkpoint
             return
-        from kiln.hf.checkpoint import weight_files, weights_sha256
-
         base = meta.get(BASE) or {}
         root = Path(base.get("path") or cfg.path)
         if not root.is_dir() or not weight_files(root):
@@ -97,6 +94,4 @@ class HF(ModelType):
 
 
 def _encoder(net: nn.Module) -> Any:
-    from kiln.hf.encoder import HFTextEncoder
-
     return next(m for m in net.modules() if isinstance(m, HFTextEncoder))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
+from kiln.config import Section
 from kiln.features import Feature
 from kiln.models.base import MODELS, ModelConfig, ModelType, require
 from kiln.models.encoders import TextTransformerEncoder
@@ -27,13 +29,27 @@ class TrimmedTextTransformer(TextTransformerEncoder):
         return super().forward(x[:, :length] if length < x.size(1) else x)
 
 
-class TransformerConfig(ModelConfig):
+class TransformerEncoderConfig(Section):
+    """The text Transformer encoder's architecture, declared once: `task: pretraining` configs use it
+    as `model:`, and the supervised `transformer` model type embeds it."""
+
+    type: Literal["transformer"] = "transformer"
+    d_model: int = Field(64, ge=1, le=65_536)
+    heads: int = Field(4, ge=1, le=256)
+    layers: int = Field(2, ge=1, le=256)
+    ff_dim: int | None = Field(None, ge=1, le=1_000_000)  # feed-forward width; None: 4 * d_model
+    attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    shape_fields: ClassVar[tuple[str, ...]] = ("d_model", "heads", "layers", "ff_dim")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "TransformerEncoderConfig":
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class TransformerConfig(ModelConfig, TransformerEncoderConfig):
     type: Literal["transformer"]
-    d_model: int = 64
-    heads: int = 4
-    layers: int = 2
-    ff_dim: int | None = None
-    attention_dropout: float = 0.1
     pretrained: str | None = None  # a `kiln pretrain` run: its encoder weights and tokenizer are reused
 
 

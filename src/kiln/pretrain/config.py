@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from kiln.lm.config import LMTokenizerConfig, LMTrainerConfig
+from kiln.config import Section, expand_path, validate
+from kiln.features.tokenizers import TokenizerConfig
+from kiln.models.transformer import TransformerEncoderConfig
+from kiln.training.config import IterationTrainerConfig
 
 TASK = "pretraining"
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PretrainDataConfig(Section):
@@ -29,28 +28,11 @@ class PretrainDataConfig(Section):
         return [value] if isinstance(value, str) else value
 
 
-class PretrainTokenizerConfig(LMTokenizerConfig):
-    type: Literal["word", "char", "bpe", "wordpiece"] = "word"
-    vocab_size: int | None = Field(10000, ge=3)
+class PretrainTokenizerConfig(TokenizerConfig):
+    type: str = "word"
+    vocab_size: int | None = Field(10000, ge=3, le=1_000_000)
     lowercase: bool = True
-    max_length: int = Field(64, ge=2)  # tokens per example; longer examples are cut
-
-
-class EncoderConfig(Section):
-    """The architecture of kiln's `transformer` text encoder (see kiln.models.transformer)."""
-
-    type: Literal["transformer"] = "transformer"
-    d_model: int = Field(64, ge=1)
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1)
-    ff_dim: int | None = None
-    attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> "EncoderConfig":
-        if self.d_model % self.heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
-        return self
+    max_length: int = Field(64, ge=2, le=100_000)  # tokens per example; longer examples are cut
 
 
 class ObjectiveConfig(Section):
@@ -66,26 +48,24 @@ class ObjectiveConfig(Section):
         return self
 
 
-class PretrainTrainerConfig(LMTrainerConfig):
+class PretrainTrainerConfig(IterationTrainerConfig):
     batch_size: int = Field(64, ge=1)
     weight_decay: float = Field(0.01, ge=0)
     eval_interval: int = Field(500, ge=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**63)
 
 
 class PretrainConfig(Section):
     task: Literal["pretraining"]
     data: PretrainDataConfig
     tokenizer: PretrainTokenizerConfig = PretrainTokenizerConfig()
-    model: EncoderConfig = EncoderConfig()
+    model: TransformerEncoderConfig = TransformerEncoderConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     trainer: PretrainTrainerConfig = PretrainTrainerConfig()
 
 
 def load_pretrain_config(source: Any) -> PretrainConfig:
     """A validated PretrainConfig from a path, dict or PretrainConfig; errors are one KilnError line."""
-    from kiln.config.loader import expand_path, validate
-
     if isinstance(source, PretrainConfig):
         return source
     config = validate(PretrainConfig, source)

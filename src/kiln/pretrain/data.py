@@ -14,7 +14,7 @@ from torch import Tensor
 
 from kiln.errors import KilnError
 from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
-from kiln.lm.data import build_lm_tokenizer, read_text
+from kiln.data.loading import read_table, read_text
 
 log = logging.getLogger("kiln")
 
@@ -24,8 +24,6 @@ def read_examples(path: str, column: str, limit: int | None = None) -> list[str]
     if Path(path).suffix.lower() == ".txt":
         examples = [line.strip() for line in read_text(path, field="data.train").splitlines()]
     else:
-        from kiln.data.loading import read_table
-
         frame = read_table(path)
         if column not in frame.columns:
             raise KilnError(f"data.text_column: column '{column}' is not in {path}; it has: {', '.join(map(str, frame.columns))}")
@@ -71,7 +69,7 @@ def prepare_data(config: Any, tokenizer_state: dict[str, Any] | None = None) -> 
     if tokenizer_state is not None:
         tokenizer = tokenizer_from_state(tokenizer_state)
     else:
-        tokenizer = build_lm_tokenizer(config.tokenizer).fit(train)
+        tokenizer = config.tokenizer.build().fit(train)
     length = config.tokenizer.max_length
     return PretrainData(tokenizer, pad_ids(tokenizer, train, length), pad_ids(tokenizer, validation, length),
                         {p: len(e) for p, e in sources.items()})

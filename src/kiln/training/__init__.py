@@ -1,5 +1,11 @@
-"""Training loop, optimizers and schedules."""
+"""kiln's one training engine: the Trainer loop, the task interface, callbacks, optimizers,
+schedules, progress output, checkpoints and the run-directory lifecycle."""
 
+from kiln.training.callbacks import Callback, ConvergenceCheck, EarlyStopping, Monitor, RestoreBest
+from kiln.training.config import EpochTrainerConfig, IterationTrainerConfig, TrainerConfig
+from kiln.training.run import Run
+from kiln.training.task import TrainingTask
 from kiln.training.trainer import Trainer
 
-__all__ = ["Trainer"]
+__all__ = ["Callback", "ConvergenceCheck", "EarlyStopping", "EpochTrainerConfig", "IterationTrainerConfig", "Monitor",
+           "RestoreBest", "Run", "Trainer", "TrainerConfig", "TrainingTask"]

@@ -1,42 +1,55 @@
-"""Optimizers and learning-rate schedules from the trainer config."""
+"""Optimizers from the trainer config, with parameter groups for freezing, layer-wise learning
+rates and weight decay on matrices only."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau, StepLR
 
+from kiln.errors import KilnError
 from kiln.registry import Registry
 
 OPTIMIZERS: Registry[Any] = Registry("optimizer")
 
 
+def _betas(cfg: Any) -> dict[str, Any]:
+    return {"betas": tuple(cfg.betas)} if cfg.betas is not None else {}
+
+
 @OPTIMIZERS.register("sgd")
-def _sgd(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.l2)
+def _sgd(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum)
 
 
 @OPTIMIZERS.register("adam")
-def _adam(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
+def _adam(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
+    return torch.optim.Adam(groups, lr=cfg.learning_rate, **_betas(cfg))
 
 
 @OPTIMIZERS.register("adamw")
-def _adamw(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
+def _adamw(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
+    fused = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, **_betas(cfg), **fused)
 
 
 @OPTIMIZERS.register("rmsprop")
-def _rmsprop(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=cfg.learning_rate, weight_decay=cfg.l2)
+def _rmsprop(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(groups, lr=cfg.learning_rate)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
-    """L2 is applied as weight decay (the gradient of λ/2·‖w‖²); L1 is added to the loss by the trainer.
-    `trainer.freeze` and `trainer.layer_lr_decay` shape the parameter groups (see parameter_groups)."""
-    return OPTIMIZERS.get(cfg.optimizer)(parameter_groups(model, cfg), cfg)
+def make_optimizer(net: torch.nn.Module, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer over `parameter_groups`; each group's weight decay is l2 (every parameter)
+    plus weight_decay (matrices and embeddings only). L1 is added to the loss by the trainer."""
+    groups = []
+    for group in parameter_groups(net, cfg):
+        params = group.pop("params")
+        split = [[p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]] if cfg.weight_decay else [params]
+        for i, part in enumerate(split):
+            if part:
+                decay = cfg.l2 + (cfg.weight_decay if i == 0 and cfg.weight_decay else 0.0)
+                groups.append({**group, "params": part, "weight_decay": decay})
+    return OPTIMIZERS.get(cfg.optimizer)(groups, cfg, device)
 
 
 def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
@@ -46,21 +59,24 @@ def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
     encoders entirely (only the trunk and heads learn). layer_lr_decay d: in an encoder with a
     stack of L layers (`layers` or `blocks`), layer i (0 = bottom) learns at lr * d**(L - i), its
     embeddings at lr * d**(L + 1), everything else at lr (the usual fine-tuning recipe for
-    pre-trained encoders: lower layers hold more general features and move less).
+    pre-trained encoders: lower layers hold more general features and move less). A network
+    without input encoders (a GPT language model) is treated as one encoder.
     """
     encoders = getattr(model, "encoders", None)
+    if encoders is None:
+        encoders = [model]
     freeze = set(getattr(cfg, "freeze", []) or [])
-    if encoders is not None and freeze:
-        frozen = [encoders] if "encoder" in freeze else [m for m in encoders.modules() if isinstance(m, torch.nn.Embedding)]
+    if freeze:
+        frozen = list(encoders) if "encoder" in freeze else [m for e in encoders for m in e.modules() if isinstance(m, torch.nn.Embedding)]
         for module in frozen:
             module.requires_grad_(False)
     scale: dict[int, float] = {}
     decay = getattr(cfg, "layer_lr_decay", None)
-    for encoder in encoders if encoders is not None and decay is not None else []:
-        stacks = [(n, m) for n, m in encoder.named_modules() if n.split(".")[-1] in ("layers", "blocks", "layer") and isinstance(m, torch.nn.ModuleList)]
+    for encoder in encoders if decay is not None else []:
+        stacks = [m for n, m in encoder.named_modules() if n.split(".")[-1] in ("layers", "blocks", "layer") and isinstance(m, torch.nn.ModuleList)]
         if not stacks:
             continue
-        stack = stacks[0][1]
+        stack = stacks[0]
         for i, layer in enumerate(stack):
             for p in layer.parameters():
                 scale[id(p)] = decay ** (len(stack) - i)
@@ -72,26 +88,6 @@ def parameter_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
     for p in model.parameters():
         if p.requires_grad:
             groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+    if not groups:
+        raise KilnError("trainer.freeze leaves no parameter to train")
     return [{"params": ps, "lr": cfg.learning_rate * s} for s, ps in sorted(groups.items(), reverse=True)]
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> tuple[LRScheduler | ReduceLROnPlateau | None, str]:
-    """Return (scheduler, when) where `when` is "step", "epoch" or "plateau"."""
-    sched = cfg.lr_schedule
-    total = max(1, cfg.epochs * steps_per_epoch)
-    warmup = int(sched.warmup if sched.warmup >= 1 else sched.warmup * total)
-    floor = sched.min_lr / cfg.learning_rate
-    if sched.type == "step":
-        return StepLR(optimizer, step_size=sched.step_size, gamma=sched.gamma), "epoch"
-    if sched.type == "plateau":
-        return ReduceLROnPlateau(optimizer, factor=sched.factor, patience=sched.patience, min_lr=sched.min_lr), "plateau"
-    if sched.type == "cosine":
-        return LambdaLR(optimizer, lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))), "step"
-    if sched.type == "linear_warmup":
-        def ramp(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(floor, 1.0 - (step - warmup) / max(1, total - warmup))
-
-        return LambdaLR(optimizer, ramp), "step"
-    return None, "none"

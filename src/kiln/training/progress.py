@@ -1,47 +1,72 @@
-"""A rich progress bar per epoch showing loss and, at the end of the epoch, validation metrics."""
+"""Training progress: a live bar on a terminal; one plain, complete line per round elsewhere
+(CI logs, `| tee`, nohup), so nothing is cut to the terminal's width."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TextIO
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-_SHOWN = ("train_loss", "train_accuracy", "train_mae", "validation_loss", "validation_accuracy", "validation_f1", "validation_r2", "validation_mae")
+_SHOWN = ("train_loss", "train_accuracy", "train_mae", "validation_loss", "validation_accuracy", "validation_f1",
+          "validation_r2", "validation_mae", "validation_perplexity", "tokens_per_s")
 
 
-class EpochProgress:
-    """Context manager; no-op when disabled. Updates the bar ~20 times an epoch to stay cheap."""
+def summary(row: dict[str, Any]) -> str:
+    """`train_loss 0.4412  validation_loss 0.4211 ...` for the columns worth a glance."""
+    parts = []
+    for key in _SHOWN:
+        value = row.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{key} {value:.0f}" if key == "tokens_per_s" else f"{key} {value:.4f}")
+    return "  ".join(parts)
 
-    def __init__(self, epochs: int, steps: int, enabled: bool = True, console: Console | None = None) -> None:
-        self.epochs, self.steps, self.enabled = epochs, steps, enabled
-        self.every = max(1, steps // 20)
-        self.progress = Progress(
-            TextColumn("{task.description}", style="bold"), BarColumn(bar_width=20), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console or Console(stderr=True), disable=not enabled,
-        )
+
+class TrainingProgress:
+    """Context manager. `mode`: "auto" (bar on a terminal, lines otherwise), "bar", "lines" or "off"."""
+
+    def __init__(self, unit: str, total_rounds: int, total_steps: int, mode: str = "auto", stream: TextIO | None = None) -> None:
+        self.unit, self.total_rounds, self.total_steps = unit, total_rounds, total_steps
+        self.stream = stream or sys.stderr
+        if mode == "auto":
+            mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
+        self.mode = mode
+        self.every = max(1, total_steps // 200)
+        self.bar: Progress | None = None
         self.task: Any = None
+        if mode == "bar":
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"), console=Console(file=self.stream),
+            )
 
-    def __enter__(self) -> "EpochProgress":
-        self.progress.__enter__()
+    def __enter__(self) -> "TrainingProgress":
+        if self.bar is not None:
+            self.bar.__enter__()
+            self.task = self.bar.add_task("training", total=self.total_steps, info="")
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
-    def start_epoch(self, epoch: int) -> None:
-        if self.enabled:
-            self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=self.steps, info="")
+    def start(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step)
 
-    def advance(self, step: int, loss_sum: torch.Tensor, seen: int) -> None:
-        if self.task is None or (step % self.every and step != self.steps):
-            return
-        self.progress.update(self.task, completed=step, info=f"loss {float(loss_sum) / max(1, seen):.4f}")
+    def advance(self, step: int, running_loss: Any) -> None:
+        """After optimizer step `step` (1-based); `running_loss` is read only when the bar redraws."""
+        if self.bar is not None and (step % self.every == 0 or step == self.total_steps):
+            self.bar.update(self.task, completed=step, description=f"{self.unit}s", info=f"loss {float(running_loss()):.4f}")
 
-    def finish_epoch(self, epoch: int, row: dict[str, Any]) -> None:
-        if self.task is None:
-            return
-        info = " ".join(f"{k.replace('validation', 'val').replace('accuracy', 'acc')} {row[k]:.4f}" for k in _SHOWN if k in row)
-        self.progress.update(self.task, description=f"epoch {epoch}/{self.epochs}", completed=self.steps, info=info)
-        self.task = None
+    def end_round(self, round_: int, row: dict[str, Any]) -> None:
+        label = f"{self.unit} {row.get(self.unit, round_)}/{self.total_rounds if self.unit == 'epoch' else self.total_steps}"
+        if self.bar is not None:
+            self.bar.update(self.task, info=summary(row))
+            self.bar.console.print(f"{label}  {summary(row)}", highlight=False, soft_wrap=True)
+        elif self.mode == "lines":
+            seconds = row.get("epoch_time") or row.get("round_time")
+            timing = f"  ({seconds:.2f}s)" if isinstance(seconds, float) else ""
+            self.stream.write(f"{label}  {summary(row)}{timing}\n")
+            self.stream.flush()

@@ -6,17 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from kiln.artifact import META, WEIGHTS, model_dir as resolve_model_dir
 from kiln.errors import KilnError
+from kiln.models.hf import _encoder
+from kiln.supervised.artifact import Model
 
 
 def merge_adapter(model_dir: str | Path, output: str | Path) -> Path:
     """Write the merged model to `output` (a model directory) and return its path."""
-    from kiln.model import META, WEIGHTS, Model
-    from kiln.models.hf import _encoder
-
-    source = Path(model_dir)
-    if (source / "model" / META).is_file():
-        source = source / "model"  # a run directory
+    source = resolve_model_dir(model_dir)
     output = Path(output)
     if output.exists() and (output.resolve() == source.resolve() or any(output.iterdir())):
         raise KilnError(f"--output {output} must be a new or empty directory (it would overwrite a model)")

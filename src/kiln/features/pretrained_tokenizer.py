@@ -12,6 +12,7 @@ from typing import Any
 
 from kiln.errors import KilnError
 from kiln.features.tokenizers import TOKENIZERS, Tokenizer
+from kiln.hf.checkpoint import load_tokenizer
 
 
 @TOKENIZERS.register("pretrained")
@@ -33,8 +34,6 @@ class PretrainedTokenizer(Tokenizer):
         return self._tok
 
     def fit(self, texts: Iterable[str]) -> "Tokenizer":
-        from kiln.hf.checkpoint import load_tokenizer
-
         if not self.path:
             raise KilnError("tokenizer 'pretrained' needs a checkpoint directory: use model type hf, "
                             "or set tokenizer_path on the text feature")

@@ -1,40 +1,44 @@
 """Fine-tuning from a pre-training run: `model.pretrained: RUN_DIR` in a classification or
-regression config reuses the run's tokenizer and encoder weights under a new head."""
+regression config reuses the run's tokenizer and encoder weights under a new head.
+
+Pre-training runs are read as files (model.json + weights.safetensors), so this task needs neither
+the pre-training nor the language-modelling task's code."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from kiln.config.loader import expand_path
+from kiln.artifact import WEIGHTS, kind_of, read_meta
+from kiln.config import expand_path
 from kiln.errors import KilnError
-from kiln.io import read_json
-from kiln.pretrain.api import PretrainedEncoder
+from kiln.io import load_tensors
+from kiln.models.gpt import GPTConfig
+from kiln.models.transformer import TransformerEncoderConfig
 
 log = logging.getLogger("kiln")
-ARCHITECTURE = {"transformer": ("d_model", "heads", "layers", "ff_dim"),
-                "gpt": ("d_model", "heads", "layers", "block_size", "bias")}
-KINDS = {"pretrained_encoder": "transformer", "language_model": "gpt"}  # run kind → the model type that fine-tunes it
+# run kind → (the model type that fine-tunes it, its architecture, the weight-name prefix of the encoder)
+SOURCES = {"pretrained_encoder": ("transformer", TransformerEncoderConfig, "encoder."),
+           "language_model": ("gpt", GPTConfig, "")}
 
 
 def run_meta(path: str) -> dict[str, Any]:
     """model.json of a pre-training run (masked-LM encoder or GPT language model)."""
-    root = Path(path)
-    folder = root / "model" if (root / "model" / "model.json").is_file() else root
-    if not (folder / "model.json").is_file() or not (folder / "weights.safetensors").is_file():
-        raise KilnError(f"model.pretrained: {root} is not a pre-training run (expected model/model.json and "
-                        "model/weights.safetensors; make one with `kiln pretrain CONFIG -o DIR`)")
-    meta = read_json(folder / "model.json")
-    if meta.get("kind") not in KINDS:
-        raise KilnError(f"model.pretrained: {root} holds a supervised model, not a pre-trained one; pre-train with "
+    try:
+        _, meta = read_meta(path, "model.pretrained")
+    except KilnError:
+        raise KilnError(f"model.pretrained: {path} is not a pre-training run (expected model/model.json and "
+                        "model/weights.safetensors; make one with `kiln pretrain CONFIG -o DIR`)") from None
+    if kind_of(meta) not in SOURCES:
+        raise KilnError(f"model.pretrained: {path} holds a {kind_of(meta)} model, not a pre-trained one; pre-train with "
                         "`kiln pretrain` on a `task: pretraining` (masked LM) or `task: language_modeling` (GPT) config")
     return meta
 
 
-def resolve(config: Any) -> Any:
+def resolve_pretrained(config: Any) -> Any:
     """Copy the pre-trained architecture into config.model (so a saved fine-tuned model needs no
     pre-training run to load); refuse explicit settings that contradict it."""
     model = config.model
@@ -43,15 +47,15 @@ def resolve(config: Any) -> Any:
         return config
     path = expand_path(path, "model.pretrained")
     meta = run_meta(path)
-    wanted = KINDS[meta["kind"]]
+    wanted, arch_class, _ = SOURCES[kind_of(meta)]
     if model.type != wanted:
-        raise KilnError(f"model.pretrained: {path} is a {meta['kind'].replace('_', ' ')} run; fine-tune it with "
+        raise KilnError(f"model.pretrained: {path} is a {kind_of(meta).replace('_', ' ')} run; fine-tune it with "
                         f"model.type {wanted} (got {model.type})")
     arch = meta["config"]["model"]
-    names = ARCHITECTURE[wanted]
+    names = arch_class.shape_fields
     for name in names:
-        if name in model.model_fields_set and getattr(model, name) != arch[name]:
-            raise KilnError(f"model.{name}: {getattr(model, name)} differs from the pre-trained model's {arch[name]} "
+        if name in model.model_fields_set and getattr(model, name) != arch.get(name):
+            raise KilnError(f"model.{name}: {getattr(model, name)} differs from the pre-trained model's {arch.get(name)} "
                             f"({path}); leave model.{name} out to use it")
     text = [f for f in config.input_features if f.type == "text"]
     if len(text) != 1:
@@ -62,31 +66,26 @@ def resolve(config: Any) -> Any:
     return config
 
 
-def attach_tokenizer(config: Any, preprocessor: Any) -> nn.Module | None:
+def attach_tokenizer(config: Any, preprocessor: Any) -> dict[str, torch.Tensor] | None:
     """Give the text input the pre-trained tokenizer (it is then not refitted); return the
-    pre-trained network whose encoder weights load_encoder_weights copies."""
+    pre-trained encoder weights that load_encoder_weights copies."""
     path = getattr(config.model, "pretrained", None)
     if not path:
         return None
-    if run_meta(path)["kind"] == "language_model":
-        from kiln.lm.model import LanguageModel
-
-        lm = LanguageModel.load(path)
-        tokenizer, source = lm.tokenizer.state(), lm.net
-    else:
-        encoder = PretrainedEncoder.load(path)
-        tokenizer, source = encoder.tokenizer, encoder.net.encoder
+    folder, meta = read_meta(path, "model.pretrained")
+    _, _, prefix = SOURCES[kind_of(meta)]
     feature = next(f for f in preprocessor.inputs if f.type == "text")
-    feature.load_state({"tokenizer": tokenizer})
-    return source
+    feature.load_state({"tokenizer": meta["tokenizer"]})
+    weights = load_tensors(folder / WEIGHTS)
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
 
 
-def load_encoder_weights(net: nn.Module, config: Any, source: nn.Module) -> None:
+def load_encoder_weights(net: nn.Module, config: Any, state: dict[str, torch.Tensor]) -> None:
     """Copy the pre-trained weights into the network's text encoder."""
     name = next(f.name for f in config.input_features if f.type == "text")
     target = net.encoders[net.input_names.index(name)]
     target = getattr(target, "gpt", target)
-    state = {k: v for k, v in source.state_dict().items() if not k.startswith("positions.")}
+    state = {k: v for k, v in state.items() if not k.startswith("positions.")}
     missing, unexpected = target.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("positions.")]
     if missing or unexpected:

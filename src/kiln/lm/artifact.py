@@ -10,20 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.data.loading import READERS, read_table, read_text
 from kiln.errors import KilnError
 from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
-from kiln.io import load_tensors, read_json, save_tensors, write_json
+from kiln.io import save_tensors, write_json
 from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.generate import generate_ids
-from kiln.lm.gpt import GPT
-from kiln.model import TrainedModel
+from kiln.lm.metrics import evaluate_pairs
+from kiln.models.gpt import GPT
+from kiln.training.sampled import perplexity
 
 if TYPE_CHECKING:
     import pandas as pd
 
-WEIGHTS, META = "weights.safetensors", "model.json"
 KIND = "language_model"
-FORMAT_VERSION = 1
 log = logging.getLogger("kiln")
 
 
@@ -34,22 +35,7 @@ def _is_path(data: Any) -> bool:
     return isinstance(data, str) and len(data) < 4096 and "\n" not in data and Path(data).is_file()
 
 
-def model_dir(path: str | Path) -> Path:
-    """A model directory, given it or the run directory holding it in `model/`."""
-    path = Path(path)
-    return path / "model" if (path / "model" / META).is_file() else path
-
-
-def is_language_model_dir(path: str | Path) -> bool:
-    meta = model_dir(path) / META
-    if not meta.is_file():
-        return False
-    try:
-        return read_json(meta).get("kind") == KIND
-    except (ValueError, OSError):
-        return False
-
-
+@ARTIFACTS.register(KIND)
 class LanguageModel(TrainedModel):
     """`generate` / `stream` text, `evaluate` perplexity on text or BLEU/ROUGE on prompt → target pairs,
     `save` / `load`.
@@ -163,8 +149,6 @@ class LanguageModel(TrainedModel):
           F-measures (0-1, rouge-score); `loss` / `perplexity` are those of the targets' tokens given
           their prompts (see kiln.lm.metrics).
         """
-        from kiln.lm.metrics import evaluate_pairs
-
         frame = self._pairs_table(data)
         options = {"prompt_column": prompt_column, "target_column": target_column, "max_new_tokens": max_new_tokens,
                    "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
@@ -183,8 +167,6 @@ class LanguageModel(TrainedModel):
         """`data` as a prompt/target table, or None when it is a text or a plain text file."""
         import pandas as pd
 
-        from kiln.data.loading import READERS, read_table
-
         if isinstance(data, pd.DataFrame):
             return data
         if isinstance(data, (list, dict)):
@@ -199,9 +181,6 @@ class LanguageModel(TrainedModel):
     def _text_loss(self, text: str | Path) -> dict[str, float]:
         """Mean next-token loss and perplexity over a text (or a text file path), in consecutive
         non-overlapping windows of block_size tokens."""
-        from kiln.lm.data import read_text
-        from kiln.lm.train import perplexity
-
         if isinstance(text, Path) or _is_path(text):
             text = read_text(text, self.config.data.encoding, "evaluation text")
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
@@ -240,18 +219,19 @@ class LanguageModel(TrainedModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "LanguageModel":
-        path = model_dir(path)
-        if not (path / META).is_file() or not (path / WEIGHTS).is_file():
-            raise KilnError(f"not a kiln model directory: {path} (expected {META} and {WEIGHTS})")
-        meta = read_json(path / META)
+        folder, meta = read_meta(path)
         if meta.get("kind") != KIND:
-            raise KilnError(f"{path} is not a language model: it was not trained from a `task: language_modeling` config")
+            raise KilnError(f"{folder} is not a language model: it was not trained from a `task: language_modeling` config")
+        return cls.from_dir(folder, meta)
+
+    @classmethod
+    def from_dir(cls, path: Path, meta: dict[str, Any]) -> "LanguageModel":
         config = load_lm_config(meta["config"])
-        tokenizer = tokenizer_from_state(meta["tokenizer"])
-        net = GPT(config.model, tokenizer.vocab_size)
         try:
-            net.load_state_dict(load_tensors(path / WEIGHTS))
-        except RuntimeError as exc:
-            raise KilnError(f"weights in {path} do not match its config: {str(exc).splitlines()[0]}") from None
+            tokenizer = tokenizer_from_state(meta["tokenizer"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KilnError(f"{path / META}: the tokenizer state is invalid ({type(exc).__name__}: {exc})") from None
+        net = GPT(config.model, tokenizer.vocab_size)
+        net.load_state_dict(load_weights(path, net))
         net.eval()
         return cls(config, tokenizer, net)

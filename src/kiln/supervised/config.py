@@ -1,17 +1,17 @@
-"""The run config: pydantic models for each section (data, preprocessing, features, model, trainer)."""
+"""The supervised task's config: data, preprocessing, input/output features, model and trainer sections."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from kiln.config import Section, expand_path, validate
 from kiln.features import FEATURES
 from kiln.models import MODELS
+from kiln.training.config import EpochTrainerConfig
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+TASK = "supervised"
 
 
 class SplitConfig(Section):
@@ -58,51 +58,6 @@ class PreprocessingConfig(Section):
     outliers: OutlierConfig = OutlierConfig()
 
 
-class ScheduleConfig(Section):
-    type: Literal["none", "step", "cosine", "linear_warmup", "plateau"] = "none"
-    step_size: int = Field(10, ge=1)  # step: epochs between decays
-    gamma: float = 0.1  # step decay factor
-    warmup: float = Field(0.1, ge=0.0)  # linear_warmup/cosine: fraction of all steps (<1) or a step count (>=1)
-    factor: float = 0.5  # plateau: decay factor
-    patience: int = 2  # plateau: epochs without improvement
-    min_lr: float = 0.0
-
-
-class EarlyStoppingConfig(Section):
-    metric: str = "validation.loss"
-    patience: int = Field(5, ge=1)
-    min_delta: float = 0.0
-    mode: Literal["auto", "min", "max"] = "auto"
-
-
-class TrainerConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int | Literal["full"] = 32
-    eval_batch_size: int = Field(1024, ge=1)
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.9, ge=0)  # sgd only
-    lr_schedule: ScheduleConfig = ScheduleConfig()
-    l1: float = Field(0.0, ge=0)
-    l2: float = Field(0.0, ge=0)
-    grad_clip: float | None = None
-    early_stopping: EarlyStoppingConfig | None = None
-    convergence_tol: float | None = None  # stop when the training loss changes less than this
-    restore_best: bool = True  # keep the weights of the best validation epoch
-    seed: int = 42
-    threads: int | None = None  # torch intra-op threads; default $KILN_THREADS or min(4, cores)
-    device: str = "auto"
-    freeze: list[Literal["embeddings", "encoder"]] = []  # input encoders' token embeddings, or whole encoders
-    layer_lr_decay: float | None = Field(None, gt=0.0, le=1.0)  # encoder layer k from the top learns at lr * decay**k
-
-    @field_validator("batch_size")
-    @classmethod
-    def _positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("batch_size must be >= 1, or 'full'")
-        return value
-
-
 def _union(registry: Any, attr: str = "Config") -> Any:
     classes = tuple(getattr(registry.get(name), attr) for name in registry.names())
     return Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007
@@ -113,16 +68,21 @@ ModelSpec = _union(MODELS)
 OUTPUT_TYPES = sorted(n for n in FEATURES.names() if FEATURES.get(n).can_be_output)
 
 
-class RunConfig(Section):
+class SupervisedConfig(Section):
+    """A supervised run: tables (and text, images) in, one or more predicted columns out."""
+
+    type_labels: ClassVar[dict[str, str]] = {"input_features": "feature type", "output_features": "feature type",
+                                              "model": "model type"}
+    task: Literal["supervised"] = "supervised"
     data: DataConfig = DataConfig()
     preprocessing: PreprocessingConfig = PreprocessingConfig()
     input_features: list[FeatureSpec] = Field(min_length=1)  # type: ignore[valid-type]
     output_features: list[FeatureSpec] = Field(min_length=1)  # type: ignore[valid-type]
     model: ModelSpec = Field(default_factory=lambda: MODELS.get("mlp").Config(type="mlp"))  # type: ignore[valid-type]
-    trainer: TrainerConfig = TrainerConfig()
+    trainer: EpochTrainerConfig = EpochTrainerConfig()
 
     @model_validator(mode="after")
-    def _features(self) -> "RunConfig":
+    def _features(self) -> "SupervisedConfig":
         for i, feature in enumerate(self.output_features):
             if feature.type not in OUTPUT_TYPES:
                 raise ValueError(f"output_features[{i}] '{feature.name}': type {feature.type} cannot be an output; valid: {', '.join(OUTPUT_TYPES)}")
@@ -132,3 +92,15 @@ class RunConfig(Section):
             raise ValueError(f"feature names must be unique; repeated: {dupes}")
         MODELS.get(self.model.type)().configure(self)  # e.g. hf: text inputs use the checkpoint's tokenizer
         return self
+
+
+def load_supervised_config(source: Any) -> SupervisedConfig:
+    """A validated SupervisedConfig from a path, dict or config; errors are one KilnError line."""
+    if isinstance(source, SupervisedConfig):
+        return source
+    config = validate(SupervisedConfig, source)
+    for field in ("train", "validation", "test"):
+        value = getattr(config.data, field)
+        if value and not value.startswith("sklearn:"):
+            setattr(config.data, field, expand_path(value, f"data.{field}"))
+    return config

@@ -1,0 +1,61 @@
+"""The language-modelling task: a text file → a GPT trained on next-token prediction (random token
+blocks, kiln.training.sampled) in a run directory (model/, metrics.json, history.csv, loss curves,
+report.html, config.yaml, checkpoint/)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError
+from kiln.lm.artifact import LanguageModel
+from kiln.lm.config import load_lm_config
+from kiln.lm.data import BlockSampler, prepare_data
+from kiln.models.gpt import GPT
+from kiln.training import Run, Trainer
+from kiln.training.sampled import SampledTask
+
+
+def train_lm(
+    config: Any,
+    data: str | Path | None = None,
+    output: str | Path | None = None,
+    resume: str | Path | None = None,
+    from_model: str | Path | None = None,
+    progress: bool | str = False,
+    callbacks: Sequence[Any] = (),
+) -> LanguageModel:
+    """Train a GPT from an LMConfig (path, dict or LMConfig); `data` overrides data.train (a text
+    file); `resume` continues a killed run in that directory from its last checkpoint."""
+    config = load_lm_config(config)
+    if from_model is not None:
+        raise KilnError("--from / from_model is not supported for language models yet; use --resume RUN_DIR to continue a run")
+    if data is not None:
+        if not isinstance(data, (str, Path)):
+            raise KilnError("for a language model, data must be the path of a plain text file")
+        config = config.model_copy(update={"data": config.data.model_copy(update={"train": str(data)})})
+    run = Run(config, output, resume, f"lm-{Path(config.data.train or 'lm').stem}", load_lm_config)
+    cfg = config.trainer
+    device = run.start(cfg)
+    saved = run.saved_meta()
+    data_ = prepare_data(config, saved["tokenizer"] if saved else None)
+    net = GPT(config.model, data_.tokenizer.vocab_size)
+    model = LanguageModel(config, data_.tokenizer, net)
+    run.create()
+    if saved is None:
+        model.save(run.model_dir)  # the tokenizer is fixed from here on (resume reuses it)
+    trainer = Trainer(net, cfg, device, run.checkpoint_dir, callbacks, progress)
+    task = SampledTask(BlockSampler(net.block_size), data_.train, data_.validation, cfg)
+    model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
+    model.metrics = task.final_metrics(trainer)
+    report = {
+        "train_tokens": len(data_.train),
+        "validation_tokens": len(data_.validation),
+        "vocab_size": data_.tokenizer.vocab_size,
+        "parameters": net.num_parameters(),
+        "tokens_per_iteration": cfg.batch_size * cfg.gradient_accumulation * config.model.block_size,
+        "stop_reason": trainer.stop_reason,
+    }
+    run.finish(model, report, x="iteration", title="kiln language model run report")
+    return model

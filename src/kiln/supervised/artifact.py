@@ -1,0 +1,105 @@
+"""The supervised artefact: config + fitted preprocessing + network, with Keras-style `predict`,
+`evaluate` and `save`, saved as a pickle-free directory (weights.safetensors + model.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.data import as_frame
+from kiln.data.cleaning import clean_frame
+from kiln.data.preprocessor import Preprocessor, TensorData
+from kiln.errors import KilnError
+from kiln.io import save_tensors, write_json
+from kiln.models import MODELS, build_network
+from kiln.supervised.config import TASK, SupervisedConfig, load_supervised_config
+
+
+@torch.inference_mode()
+def predict_logits(net: torch.nn.Module, data: TensorData, batch_size: int) -> dict[str, torch.Tensor]:
+    """Logits of every output for every row, in eval mode, as float32 on the CPU."""
+    net.eval()
+    device = next(net.parameters()).device
+    parts: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(data), batch_size):
+        inputs = {k: v[start : start + batch_size].to(device) for k, v in data.inputs.items()}
+        for name, logits in net(inputs).items():
+            parts.setdefault(name, []).append(logits.float().cpu())
+    return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+@ARTIFACTS.register(TASK)
+class Model(TrainedModel):
+    """Keras-style `predict` / `evaluate` / `save` over the exact preprocessing used in training."""
+
+    kind = TASK
+
+    def __init__(self, config: SupervisedConfig, preprocessor: Preprocessor, net: torch.nn.Module) -> None:
+        super().__init__(config, net)
+        self.preprocessor = preprocessor
+
+    def _logits(self, data: TensorData) -> dict[str, torch.Tensor]:
+        return predict_logits(self.net, data, self.config.trainer.eval_batch_size)
+
+    def predict(self, data: pd.DataFrame | str | Path | list | dict) -> pd.DataFrame:
+        """Predictions (and class probabilities) for each row, in input order."""
+        frame = as_frame(data)
+        if frame.empty:
+            raise KilnError("prediction data is empty (0 rows)")
+        logits = self._logits(self.preprocessor.transform(frame, targets=False, where="prediction data"))
+        columns: dict[str, Any] = {}
+        for feature in self.preprocessor.outputs:
+            columns.update(feature.decode(logits[feature.name]))
+        return pd.DataFrame(columns, index=frame.index)
+
+    def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
+        """Loss and metrics over all labelled rows (rows without a label are dropped and counted)."""
+        pre = self.preprocessor
+        frame, report = clean_frame(as_frame(data), pre.inputs, pre.outputs, drop_duplicates=False, where="evaluation data")
+        metrics = self.metrics_for(pre.transform(frame, where="evaluation data"))
+        if report.get("rows_missing_label_dropped"):
+            metrics["rows_missing_label_dropped"] = report["rows_missing_label_dropped"]
+        return metrics
+
+    def metrics_for(self, data: TensorData) -> dict[str, Any]:
+        logits = self._logits(data)
+        result = {f.name: f.metrics(logits[f.name], data.targets[f.name]) for f in self.preprocessor.outputs}
+        return next(iter(result.values())) if len(result) == 1 else result
+
+    def save(self, path: str | Path) -> Path:
+        """Write `weights.safetensors` and `model.json` (config + preprocessing state) to a directory."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_tensors(path / WEIGHTS, {k: v.cpu() for k, v in self.net.state_dict().items()})
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": TASK,
+            "config": self.config.model_dump(mode="json"),
+            "preprocessing": self.preprocessor.state(),
+            **MODELS.get(self.config.model.type)().save_extras(self.config.model, self.net),
+        }
+        write_json(path / META, meta)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Model":
+        """Load a saved supervised model (a model directory or a run directory)."""
+        folder, meta = read_meta(path)
+        return cls.from_dir(folder, meta)
+
+    @classmethod
+    def from_dir(cls, path: Path, meta: dict[str, Any]) -> "Model":
+        config = load_supervised_config(meta["config"])
+        try:
+            pre = Preprocessor(config).load_state(meta["preprocessing"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KilnError(f"{path / META}: the preprocessing state is invalid ({type(exc).__name__}: {exc})") from None
+        MODELS.get(config.model.type)().load_extras(config.model, meta, path)
+        net = build_network(config.model, pre.inputs, pre.outputs)
+        net.load_state_dict(load_weights(path, net))
+        return cls(config, pre, net)
+

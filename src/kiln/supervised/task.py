@@ -1,0 +1,266 @@
+"""The supervised task: load, clean and split a table, fit the preprocessing, and train a network
+in epochs over its tensors on kiln's one Trainer; k-fold cross-validation on the same pieces."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
+from kiln.data.preprocessor import Preprocessor, TensorData
+from kiln.data.splitting import split_indices
+from kiln.errors import KilnError
+from kiln.features import Feature
+from kiln.models import build_network
+from kiln.monitor.stats import write_training_stats
+from kiln.runtime import configure_threads, seed_everything, select_device
+from kiln.supervised.artifact import Model, predict_logits
+from kiln.supervised.config import SupervisedConfig, load_supervised_config
+from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
+from kiln.training import Run, Trainer
+
+if TYPE_CHECKING:
+    from kiln.training.trainer import Trainer as TrainerType
+
+DataArg = pd.DataFrame | str | Path | None
+
+
+class TableTask:
+    """Epochs over fixed tensors: a seeded permutation per epoch, `gradient_accumulation`
+    mini-batches per optimizer step; the training metric is computed once per epoch from the
+    logits seen while training (cheaper than per batch)."""
+
+    unit = "epoch"
+
+    def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any) -> None:
+        self.outputs, self.cfg = list(outputs), cfg
+        self.train, self.validation = train, validation
+        self.has_validation = validation is not None
+        self.batch_size = len(train) if cfg.batch_size == "full" else min(int(cfg.batch_size), len(train))
+
+    def setup(self, trainer: "TrainerType") -> None:
+        self.device = trainer.device
+        self.train = self.train.to(trainer.device)
+        self.validation = self.validation.to(trainer.device) if self.validation is not None else None
+
+    def rounds(self) -> list[int]:
+        batches = math.ceil(len(self.train) / self.batch_size)
+        return [math.ceil(batches / self.cfg.gradient_accumulation)] * self.cfg.epochs
+
+    def round_steps(self, round_index: int, first_step: int) -> Iterator[list[TensorData]]:
+        data, size, accumulate = self.train, self.batch_size, self.cfg.gradient_accumulation
+        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1))
+        self.seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}
+        order = self.order.to(self.device)
+        starts = range(0, len(data), size)
+        for i in range(0, len(starts), accumulate):
+            yield [data.take(order[s : s + size]) for s in starts[i : i + accumulate]]
+
+    def loss(self, net: torch.nn.Module, batch: TensorData) -> tuple[torch.Tensor, float]:
+        logits = net(batch.inputs)
+        first = self.outputs[0]
+        loss = first.loss(logits[first.name], batch.targets[first.name])
+        for f in self.outputs[1:]:
+            loss = loss + f.loss(logits[f.name], batch.targets[f.name])
+        for f in self.outputs:
+            self.seen[f.name].append(logits[f.name].detach())
+        return loss, len(batch.targets[first.name])
+
+    def end_round(self, trainer: "TrainerType", round_index: int, round_time: float) -> dict[str, Any]:
+        tick = time.perf_counter()
+        row: dict[str, Any] = {"epoch": round_index + 1}
+        order = self.order.to(self.device)
+        for f in self.outputs:
+            name, value = f.running_metric(torch.cat(self.seen[f.name]).float(), self.train.targets[f.name][order])
+            tag = "train" if len(self.outputs) == 1 else f"train_{f.name}"
+            row[f"{tag}_{name}"] = float(value) / len(self.train)
+        self.seen = {}
+        row["epoch_time"] = round_time + time.perf_counter() - tick  # the training pass, before validation
+        if self.validation is not None:
+            row.update(evaluate_split(trainer.net, self.outputs, self.validation, self.cfg.eval_batch_size, "validation"))
+        return row
+
+
+def evaluate_split(net: torch.nn.Module, outputs: Sequence[Feature], data: TensorData, batch_size: int, prefix: str) -> dict[str, float]:
+    """Loss and scalar metrics over a whole split, as flat history columns."""
+    logits = predict_logits(net, data, batch_size)
+    row: dict[str, float] = {}
+    total = 0.0
+    for feature in outputs:
+        metrics = feature.metrics(logits[feature.name], data.targets[feature.name].cpu())
+        total += metrics["loss"]
+        tag = prefix if len(outputs) == 1 else f"{prefix}_{feature.name}"
+        row.update({f"{tag}_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "loss"})
+        if len(outputs) > 1:
+            row[f"{tag}_loss"] = metrics["loss"]
+    row[f"{prefix}_loss"] = total
+    return row
+
+
+# -- data -------------------------------------------------------------------------------------
+def stratify_label(config: SupervisedConfig) -> str | None:
+    if not config.data.split.stratify:
+        return None
+    return next((f.name for f in config.output_features if f.type in ("binary", "category")), None)
+
+
+def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Load, clean and split the data; returns frames by split name and a data report."""
+    source = data if data is not None else config.data.train
+    if source is None:
+        raise KilnError("no training data: set data.train in the config or pass --data / data=")
+    pre = Preprocessor(config)
+    frame, report = clean_frame(as_frame(source), pre.inputs, pre.outputs, config.preprocessing.drop_duplicates, "training data")
+    reports = {"train_file": report}
+    if config.data.sample is not None and config.data.sample < 1.0:
+        label = stratify_label(config)
+        kept, _ = split_indices(len(frame), 1.0 - config.data.sample, config.data.split.seed,
+                                frame[label].astype(str) if label else None, "sample")
+        frame = frame.iloc[kept].reset_index(drop=True)
+        reports["sampled_rows"] = len(frame)
+    extra: dict[str, pd.DataFrame] = {}
+    for split in ("validation", "test"):
+        path = getattr(config.data, split)
+        if path:
+            extra[split], reports[f"{split}_file"] = clean_frame(as_frame(path), pre.inputs, pre.outputs, False, f"{split} data")
+    s = config.data.split
+    frames = three_way_split(frame, s.validation, s.test, s.seed, stratify_label(config), "test" in extra, "validation" in extra)
+    frames.update(extra)
+    reports["rows"] = {k: len(v) for k, v in frames.items()}
+    return frames, reports
+
+
+def fresh(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+    pre = Preprocessor(config)
+    source = attach_tokenizer(config, pre)
+    pre.fit(train)
+    net = build_network(config.model, pre.inputs, pre.outputs)
+    if source is not None:
+        load_encoder_weights(net, config, source)
+    return pre, net
+
+
+# -- train ------------------------------------------------------------------------------------
+def _from_model(config: SupervisedConfig, model_dir: str | Path) -> tuple[SupervisedConfig, Model]:
+    """Continue training a saved model: its features, preprocessing and network; this config's trainer."""
+    base = Model.load(model_dir)
+    merged = config.model_dump(mode="json")
+    saved = base.config.model_dump(mode="json")
+    for section in ("preprocessing", "input_features", "output_features", "model"):
+        merged[section] = saved[section]
+    return load_supervised_config(merged), base
+
+
+def train(
+    config: Any,
+    data: DataArg = None,
+    output: str | Path | None = None,
+    resume: str | Path | None = None,
+    from_model: str | Path | None = None,
+    progress: bool | str = False,
+    callbacks: Sequence[Any] = (),
+) -> Model:
+    """Train a supervised model and write its run directory; see kiln.train."""
+    config = resolve_pretrained(load_supervised_config(config))
+    if isinstance(data, (str, Path)):
+        config.data.train, data = str(data), None
+    base = None
+    if from_model is not None:
+        config, base = _from_model(config, from_model)
+    run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)
+    device = run.start(config.trainer)
+    frames, report = load_splits(config, data)
+    saved = run.saved_meta()
+    if base is not None:
+        pre, net = base.preprocessor, base.net
+    elif saved is not None:
+        pre = Preprocessor(config).load_state(saved["preprocessing"])
+        net = build_network(config.model, pre.inputs, pre.outputs)
+    else:
+        pre, net = fresh(config, frames["train"])
+    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+    model = Model(config, pre, net)
+    run.create()
+    if saved is None:
+        model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
+    trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
+    task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer)
+    model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
+    model.net = trainer.net
+    model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
+    report["stop_reason"] = trainer.stop_reason
+    report["best_epoch"] = trainer.monitor.best_round
+    run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
+    write_training_stats(run.model_dir, model, frames["train"])  # reference for drift monitoring
+    return model
+
+
+def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
+    """Confusion matrices of the test split (else validation), one per classification output."""
+    from kiln.evaluate import plot_confusion_matrix  # matplotlib loads only when a run ends
+
+    images: list[Path] = []
+    for split in ("test", "validation"):
+        metrics = all_metrics.get(split, {})
+        for name, cm_metrics in ([(None, metrics)] if "confusion_matrix" in metrics else metrics.items()):
+            if isinstance(cm_metrics, dict) and "confusion_matrix" in cm_metrics:
+                classes = list(cm_metrics["per_class"])
+                suffix = f"_{name}" if name else ""
+                images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.png",
+                                                    f"Confusion matrix ({split}{', ' + name if name else ''})"))
+        if metrics:
+            break
+    return images
+
+
+# -- cross-validation -------------------------------------------------------------------------
+def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: bool | str = False) -> dict[str, Any]:
+    """k-fold cross-validation: train on k-1 folds, score the held-out fold; mean ± std of every metric."""
+    config = resolve_pretrained(load_supervised_config(config))
+    if folds < 2:
+        raise KilnError(f"--folds must be at least 2 (got {folds})")
+    if isinstance(data, (str, Path)):
+        config.data.train, data = str(data), None
+    configure_threads(config.trainer.threads)
+    whole = config.model_copy(update={"data": config.data.model_copy(update={
+        "split": config.data.split.model_copy(update={"validation": 0.0, "test": 0.0}), "test": None, "validation": None})})
+    frame = load_splits(whole, data)[0]["train"]
+    label = stratify_label(config)
+    device = select_device(config.trainer.device)
+    scores: list[dict[str, float]] = []
+    for k, (train_idx, held_idx) in enumerate(kfold_indices(frame, folds, config.data.split.seed, label)):
+        seed_everything(config.trainer.seed + k)
+        parts = three_way_split(frame.iloc[train_idx].reset_index(drop=True), config.data.split.validation, 0.0,
+                                config.data.split.seed + k, label)
+        pre, net = fresh(config, parts["train"])
+        tensors = {n: pre.transform(f) for n, f in parts.items()}
+        trainer = Trainer(net, config.trainer, device, progress=progress)
+        trainer.fit(TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer))
+        model = Model(config, pre, trainer.net)
+        scores.append(_flat(model.metrics_for(pre.transform(frame.iloc[held_idx], where=f"fold {k + 1}"))))
+    table = pd.DataFrame(scores)
+    return {
+        "folds": folds,
+        "metrics": {col: {"mean": float(table[col].mean()), "std": float(table[col].std(ddof=1)), "per_fold": table[col].tolist()}
+                    for col in table.columns},
+    }
+
+
+def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key in ("per_class", "confusion_matrix"):
+            continue
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float, np.floating)) and value is not None:
+            out[f"{prefix}{key}"] = float(value)
+    return out
