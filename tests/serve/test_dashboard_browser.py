@@ -15,7 +15,8 @@ from _helpers import make_frame, running_server
 
 import kiln
 from kiln.monitor.sampling import SampleStore
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -19,7 +19,7 @@ RegistryOpt = Annotated[Optional[Path], typer.Option("--registry", "-r", help="r
 
 
 def _default_registry() -> Path:
-    from kiln.serve.registry import DEFAULT_REGISTRY
+    from kiln.serve.versions import DEFAULT_REGISTRY
 
     return DEFAULT_REGISTRY
 
@@ -43,7 +43,7 @@ def serve_cmd(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log one line per request")] = True,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
-    from kiln.serve.app import ServeSettings
+    from kiln.serve.settings import ServeSettings
     from kiln.serve.server import serve
 
     if max_batch_size < 1:
@@ -89,9 +89,9 @@ def registry_push(
     promote: Annotated[bool, typer.Option("--promote", help="promote this version now (the first version always is)")] = False,
 ) -> None:
     """Copy a trained model in as the next version of NAME."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry()).push(run_dir, name, promote=True if promote else None)
+    v = ModelStore(registry or _default_registry()).push(run_dir, name, promote=True if promote else None)
     out.print(f"pushed {v.name} version {v.version}{' (promoted)' if v.promoted else ''} → {v.path}")
 
 
@@ -103,9 +103,9 @@ def registry_list(
     """Models and versions; * marks the promoted (served) one."""
     from rich.table import Table
 
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    reg = ModelRegistry(registry or _default_registry(), create=False)
+    reg = ModelStore(registry or _default_registry(), create=False)
     table = Table(title=f"registry {reg.root}")
     for col in ("name", "version", "promoted", "pushed", "metrics"):
         table.add_column(col)
@@ -132,9 +132,9 @@ def registry_promote(
     registry: RegistryOpt = None,
 ) -> None:
     """Serve VERSION of NAME (servers polling the registry swap it in without a restart)."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry(), create=False).promote(name, version)
+    v = ModelStore(registry or _default_registry(), create=False).promote(name, version)
     out.print(f"promoted {v.name} version {v.version}")
 
 
@@ -144,9 +144,9 @@ def registry_rollback(
     registry: RegistryOpt = None,
 ) -> None:
     """Undo the latest promotion of NAME: the version promoted before it is served again."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry(), create=False).rollback(name)
+    v = ModelStore(registry or _default_registry(), create=False).rollback(name)
     out.print(f"rolled back {v.name}: version {v.version} is promoted")
 
 

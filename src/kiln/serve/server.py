@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 
 _ENV = "KILN_SERVE_SPEC"
 
