@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -12,9 +13,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from kiln.errors import KilnError
 from kiln.serve.admission import admit, read_body
 from kiln.serve.batcher import BatcherClosed
-from kiln.serve.generation import check_prompt, generate_text, parse_request, stream_events
+from kiln.serve.generation import Generation, check_prompt, parse_request, stream_events, until_disconnect
 from kiln.serve.schema import RequestError, validate_rows
 from kiln.serve.state import ServerState
+from kiln.serve.workers import Cancelled, QueueFull
+
+RETRY_AFTER_S = "1"
 
 log = logging.getLogger("kiln.serve")
 
@@ -50,10 +54,12 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
                 except RequestError as exc:
                     return fail(422, exc.message, exc.field)
             try:
-                future = served.batcher.submit(rows)
+                future = served.batcher.submit(rows, time.monotonic() + remaining)
                 break
             except BatcherClosed:
                 await asyncio.sleep(0)
+            except QueueFull:
+                return fail(429, f"model '{name}' has {settings.queue_size} requests waiting; retry later", **{"Retry-After": RETRY_AFTER_S})
         else:
             return fail(503, f"model '{name}' is being replaced; retry")
         out = await asyncio.wait_for(future, remaining)
@@ -85,13 +91,28 @@ async def generate_response(state: ServerState, name: str, request: Request) -> 
         return fail(422, f"body is not valid JSON: {exc}", "body")
     except RequestError as exc:
         return fail(422, exc.message, exc.field)
+    timeout = settings.stream_timeout_s if ask.stream else call.remaining(settings.timeout_s)
+    try:
+        generation = Generation(served.model, ask, served.worker, timeout)
+    except QueueFull:
+        busy = served.worker.threads + served.worker.queue_size
+        return fail(429, f"model '{name}' has {busy} generations running or waiting; retry later", **{"Retry-After": RETRY_AFTER_S})
     if ask.stream:
         call.ok()
-        return StreamingResponse(stream_events(served.model, ask), media_type="text/event-stream",
+        return StreamingResponse(stream_events(generation, timeout), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+    gone = asyncio.ensure_future(until_disconnect(request.receive))
     try:
-        text = await asyncio.wait_for(generate_text(served.model, ask), settings.timeout_s)
-    except TimeoutError:
+        await asyncio.wait({generation.future, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not generation.future.done():
+            generation.cancel.set()  # timed out or the client went away: the worker stops at the next token
+    if not generation.future.done() or isinstance(generation.future.exception(), Cancelled):
         return fail(504, f"generation took longer than the {settings.timeout_s:g} s limit")
+    if generation.future.exception() is not None:
+        exc = generation.future.exception()
+        log.error("generation failed for model %s: %s", name, exc)
+        return fail(500, f"generation failed: {type(exc).__name__}")
     call.ok()
-    return JSONResponse({"model": name, "version": served.version, "text": text})
+    return JSONResponse({"model": name, "version": served.version, "text": generation.future.result()})

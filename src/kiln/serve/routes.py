@@ -50,9 +50,13 @@ def add_ops_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/ready", tags=["ops"])
     async def ready() -> Response:
-        """Readiness: every model is loaded and its batcher runs (503 while starting or shutting down)."""
-        ok = state.ready and bool(state.models) and all(m.batcher is None or m.batcher.running for m in state.models.values())
+        """Readiness: every model is loaded, its batcher runs and no worker is stuck past its deadline
+        (503 while starting or shutting down, or with `not_ready`: model → reason)."""
+        stuck = state.not_ready()
+        ok = state.ready and bool(state.models) and not stuck
         body = {"status": "ready" if ok else "not ready", "models": {n: m.version for n, m in state.models.items()}}
+        if stuck:
+            body["not_ready"] = stuck
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])

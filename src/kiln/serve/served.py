@@ -10,6 +10,7 @@ from typing import Any
 from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_OUTPUTS
 from kiln.serve.schema import input_schema, output_schema
+from kiln.serve.workers import ModelWorker
 
 
 @dataclass
@@ -24,6 +25,11 @@ class ServedModel:
     example: dict[str, Any] = field(default_factory=dict)  # a typical input row (from stats.json)
     drift: dict[str, Any] | None = None  # the latest drift summary (sampling on)
     task: str = "prediction"  # or "generation" (a language model: POST .../generate)
+    worker: ModelWorker | None = None  # a language model's sampling threads (a predictor's are its batcher's)
+
+    @property
+    def threads(self) -> ModelWorker:
+        return self.worker if self.worker is not None else self.batcher.worker  # type: ignore[union-attr]
 
     def describe(self, monitored: bool = False) -> dict[str, Any]:
         return {

@@ -19,3 +19,7 @@ class ServeSettings:
     sample_db: Path | None = None  # SQLite sample store (default: <registry>/monitoring.sqlite)
     drift_interval_s: float = 60.0  # how often drift gauges are recomputed (0 = never)
     runs_dir: Path | None = None  # training runs shown on the dashboard (GET /v1/runs)
+    queue_size: int = 256  # predict requests waiting per model (429 past it)
+    generate_workers: int = 2  # sampling threads per language model
+    generate_queue_size: int = 8  # generate requests waiting per language model beyond the running ones (429 past it)
+    stream_timeout_s: float = 300.0  # a streamed generation ends with an error event past it

@@ -18,6 +18,7 @@ from kiln.serve.schema import input_schema
 from kiln.serve.served import ServedModel, drift_summary, example_row
 from kiln.serve.settings import ServeSettings
 from kiln.serve.versions import ModelStore, check_name, metrics_of, model_dir_of
+from kiln.serve.workers import ModelWorker
 
 log = logging.getLogger("kiln.serve")
 
@@ -43,6 +44,16 @@ class ServerState:
 
             self.sampler = SampleStore(sample_db, rate=settings.sample_rate)
 
+    def not_ready(self) -> dict[str, str]:
+        """Model name → why it is not ready: its batcher stopped, or a worker busy past its deadline."""
+        out = {}
+        for name, served in self.models.items():
+            if served.batcher is not None and not served.batcher.running:
+                out[name] = "batcher not running"
+            elif served.threads.wedged():
+                out[name] = f"a worker has been busy {served.threads.overdue_s():.1f} s past its deadline"
+        return out
+
     @property
     def monitored(self) -> bool:
         return self.sampler is not None and self.settings.drift_interval_s > 0
@@ -51,7 +62,8 @@ class ServerState:
     def _make(self, name: str, version: str, model: Any, path: Path | None, metrics: dict[str, Any]) -> ServedModel:
         s = self.settings
         if getattr(model, "kind", None) == "language_model":
-            return ServedModel(name, version, path, model, None, metrics, LM_INPUTS, {"prompt": ""}, task="generation")
+            worker = ModelWorker(name, s.generate_workers, s.generate_queue_size)
+            return ServedModel(name, version, path, model, None, metrics, LM_INPUTS, {"prompt": ""}, task="generation", worker=worker)
         hist = self.metrics.batch_size.labels(name, version)
         on_batch = None
         if self.sampler is not None:
@@ -61,7 +73,8 @@ class ServerState:
                 sampler.record(name, version, inputs, outputs)
 
         inputs = input_schema(model.config)
-        batcher = MicroBatcher(model.predict, inputs, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe)
+        batcher = MicroBatcher(model.predict, inputs, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe,
+                               worker=ModelWorker(name, 1, 1), queue_size=s.queue_size)
         return ServedModel(name, version, path, model, batcher, metrics, inputs, example_row(path, model))
 
     async def _load(self, name: str, version: str, source: Any) -> ServedModel:
@@ -87,6 +100,8 @@ class ServerState:
                 self.metrics.loaded.labels(old.name, old.version).set(0)
             if old.batcher is not None:
                 await old.batcher.close()
+            if old.worker is not None:
+                old.worker.close()
             log.info("model %s: version %s replaced by %s", served.name, old.version, served.version)
 
     async def startup(self) -> None:
@@ -110,6 +125,9 @@ class ServerState:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         await asyncio.gather(*(m.batcher.close() for m in list(self.models.values()) if m.batcher is not None))
+        for served in self.models.values():
+            if served.worker is not None:
+                served.worker.close()
         if self.sampler is not None:
             self.sampler.close()
 
