@@ -13,6 +13,7 @@ from kiln.errors import KilnError
 from kiln.serve.auth import KeyStore
 from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_INPUTS
+from kiln.serve.loading import load_model
 from kiln.serve.metrics import ServeMetrics
 from kiln.serve.schema import input_schema
 from kiln.serve.served import ServedModel, drift_summary, example_row
@@ -36,6 +37,7 @@ class ServerState:
         self.ready = False
         self.tasks: list[asyncio.Task] = []
         self.sampler = None
+        self.preloaded: dict[str, ServedModel] = {}
         sample_db = settings.sample_db or (self.store.root / "monitoring.sqlite" if self.store and settings.sample_rate > 0 else None)
         if settings.sample_rate > 0:
             if sample_db is None:
@@ -77,16 +79,25 @@ class ServerState:
                                worker=ModelWorker(name, 1, 1), queue_size=s.queue_size)
         return ServedModel(name, version, path, model, batcher, metrics, inputs, example_row(path, model))
 
-    async def _load(self, name: str, version: str, source: Any) -> ServedModel:
-        import kiln
-
+    def _load_now(self, name: str, version: str, source: Any) -> ServedModel:
         if isinstance(source, (str, Path)):
             path = model_dir_of(source)
-            model = await asyncio.to_thread(kiln.load, path)
-            metrics = metrics_of(path)
+            model, metrics = load_model(path), metrics_of(path)
         else:  # an already loaded Model (tests, notebooks)
             path, model, metrics = None, source, dict(getattr(source, "metrics", {}) or {})
         return self._make(name, version, model, path, metrics)
+
+    async def _load(self, name: str, version: str, source: Any) -> ServedModel:
+        return await asyncio.to_thread(self._load_now, name, version, source)
+
+    def preload(self) -> None:
+        """Load every model now, before the server starts: a broken one is a one-line KilnError and the
+        server refuses to start. What is loaded here is installed at startup without loading it again."""
+        self.preloaded = {name: self._load_now(check_name(name), "1", source) for name, source in self.initial.items()}
+        if self.store is not None:
+            for name, version in self.store.promoted().items():
+                entry = self.store.get(name, version)
+                self.preloaded[name] = self._load_now(name, str(version), entry.path)
 
     async def install(self, served: ServedModel) -> None:
         """Swap in a model: new requests go to it at once; the old batcher finishes its queue."""
@@ -105,8 +116,12 @@ class ServerState:
             log.info("model %s: version %s replaced by %s", served.name, old.version, served.version)
 
     async def startup(self) -> None:
+        preloaded, self.preloaded = self.preloaded, {}
+        for served in preloaded.values():
+            await self.install(served)
         for name, source in self.initial.items():
-            await self.install(await self._load(check_name(name), "1", source))
+            if name not in preloaded:
+                await self.install(await self._load(check_name(name), "1", source))
         if self.store is not None:
             await self.sync_store()
             self.tasks.append(asyncio.create_task(self._poll(), name="kiln-store-poll"))
