@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from kiln.errors import KilnError
 from kiln.serve.admission import admit, read_body
 from kiln.serve.batcher import BatcherClosed
+from kiln.serve.forms import form_body, is_multipart
 from kiln.serve.generation import Generation, check_prompt, parse_request, stream_events, until_disconnect
 from kiln.serve.schema import RequestError, validate_rows
 from kiln.serve.state import ServerState
@@ -34,9 +35,16 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
     if isinstance(raw, Response):
         return raw
     try:
-        body = json.loads(raw or b"null")
+        if (request.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
+            return fail(422, "send application/json ({\"rows\": [...]}) or multipart/form-data (files as file parts)", "body")
+        if is_multipart(request.headers.get("content-type")):
+            body = await form_body(raw, request.headers, served.inputs, settings.max_rows)
+        else:
+            body = json.loads(raw or b"null")
     except ValueError as exc:
         return fail(422, f"body is not valid JSON: {exc}", "body")
+    except RequestError as exc:
+        return fail(422, exc.message, exc.field)
     try:
         rows = validate_rows(body, served.inputs, settings.max_rows)
     except RequestError as exc:

@@ -15,7 +15,7 @@ from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_INPUTS
 from kiln.serve.loading import load_model
 from kiln.serve.metrics import ServeMetrics
-from kiln.serve.schema import input_schema
+from kiln.serve.schema import CONTENT_TYPES, input_schema
 from kiln.serve.served import ServedModel, drift_summary, example_row
 from kiln.serve.settings import ServeSettings
 from kiln.serve.versions import ModelStore, check_name, metrics_of, model_dir_of
@@ -68,13 +68,13 @@ class ServerState:
             return ServedModel(name, version, path, model, None, metrics, LM_INPUTS, {"prompt": ""}, task="generation", worker=worker)
         hist = self.metrics.batch_size.labels(name, version)
         on_batch = None
-        if self.sampler is not None:
-            sampler = self.sampler
-
-            def on_batch(inputs: Any, outputs: Any) -> None:
-                sampler.record(name, version, inputs, outputs)
-
         inputs = input_schema(model.config)
+        if self.sampler is not None:
+            sampler, content = self.sampler, [f["name"] for f in inputs if f["type"] in CONTENT_TYPES]
+
+            def on_batch(frame: Any, outputs: Any) -> None:  # file content is not stored (nor compared for drift)
+                sampler.record(name, version, frame.drop(columns=content) if content else frame, outputs)
+
         batcher = MicroBatcher(model.predict, inputs, s.max_batch_size, s.max_wait_ms, on_batch=on_batch, observe_batch=hist.observe,
                                worker=ModelWorker(name, 1, 1), queue_size=s.queue_size)
         return ServedModel(name, version, path, model, batcher, metrics, inputs, example_row(path, model))
