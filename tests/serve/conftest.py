@@ -51,3 +51,29 @@ def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "trainer": {"iterations": 20, "batch_size": 4, "eval_interval": 10, "eval_iters": 2, "threads": 1}},
                output=root / "gpt")
     return root / "gpt"
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained model with an image input (8x8 grey PNG files) and a numeric one; the run
+    directory holds the PNGs under `images/`."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    import kiln
+
+    root = tmp_path_factory.mktemp("served_image")
+    (root / "images").mkdir()
+    rng, rows = np.random.default_rng(0), []
+    for i in range(40):
+        label = i % 2
+        Image.fromarray((rng.random((8, 8)) * 100 + label * 120).astype("uint8"), "L").save(root / "images" / f"{i}.png")
+        rows.append({"img": str(root / "images" / f"{i}.png"), "size": float(i), "y": label})
+    pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
+    kiln.train({"data": {"train": str(root / "train.csv"), "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
+                "input_features": [{"name": "img", "type": "image", "channels": 1}, {"name": "size", "type": "numeric"}],
+                "output_features": [{"name": "y", "type": "binary"}],
+                "model": {"type": "mlp", "hidden": [8]}, "trainer": {"epochs": 1, "batch_size": 8}},
+               output=root / "run", progress=False)
+    return root

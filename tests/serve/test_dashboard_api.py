@@ -12,7 +12,8 @@ import pytest
 from _helpers import client_for, run
 
 from kiln.errors import KilnError
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 from kiln.serve.auth import add_key
 from kiln.serve.schema import RequestError, build_frame, frame_to_records, rows_to_frame, validate_rows
 

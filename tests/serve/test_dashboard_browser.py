@@ -15,7 +15,8 @@ from _helpers import make_frame, running_server
 
 import kiln
 from kiln.monitor.sampling import SampleStore
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -198,4 +199,29 @@ def test_try_it_generates_with_a_language_model(lm_dir: Path, browser) -> None:
         assert not browser.find_elements(By.ID, "try-error"), browser.find_element(By.ID, "try-error").text
         shown = browser.find_element(By.ID, "try-generation").text
         assert shown.startswith("the cat") and len(shown) > len("the cat")
+        assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_try_it_uploads_an_image(image_dir: Path, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    picture = image_dir / "images" / "3.png"
+    with running_server(create_app({"img": image_dir / "run"})) as (url, _server):
+        browser.get(url + "/")
+        wait = _wait(browser)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#try-model option[value="img"]'))
+        Select(browser.find_element(By.ID, "try-model")).select_by_value("img")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#try-fields input[name="img"][type="file"]'))
+        browser.find_element(By.CSS_SELECTOR, '#try-fields input[name="img"]').send_keys(str(picture))
+        size = browser.find_element(By.CSS_SELECTOR, '#try-fields input[name="size"]')
+        size.clear()
+        size.send_keys("2")
+        browser.find_element(By.ID, "try-submit").click()
+        wait.until(lambda d: d.find_elements(By.ID, "try-prediction") or d.find_elements(By.ID, "try-error"))
+        assert not browser.find_elements(By.ID, "try-error"), browser.find_element(By.ID, "try-error").text
+        shown = {tr.find_elements(By.TAG_NAME, "td")[0].text: tr.find_elements(By.TAG_NAME, "td")[1].text
+                 for tr in browser.find_elements(By.CSS_SELECTOR, "#try-prediction tr")}
+        expected = kiln.load(image_dir / "run").predict(pd.DataFrame([{"img": str(picture), "size": 2.0}])).iloc[0]
+        assert abs(float(shown["y_probability_1"]) - float(expected["y_probability_1"])) < 1e-3
         assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

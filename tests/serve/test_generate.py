@@ -9,7 +9,8 @@ from pathlib import Path
 from _helpers import client_for, run
 
 import kiln
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 
 def _events(body: str) -> list[tuple[str, dict]]:
     events = []
@@ -56,5 +57,23 @@ def test_generate_errors(lm_dir: Path, tmp_path: Path) -> None:
             assert rows.status_code == 422 and "/generate" in rows.json()["detail"]
             missing = await client.post("/v1/models/nope/generate", json={"prompt": "the"})
             assert missing.status_code == 404
+
+    run(scenario())
+
+
+def test_generate_body_limit_like_predict(lm_dir: Path) -> None:
+    """generate and predict share one body reader: 413 by Content-Length, or counted while streaming."""
+    async def chunks():  # no content-length: the streamed size is counted
+        for _ in range(10):
+            yield b" " * 500
+
+    async def scenario() -> None:
+        async with client_for(create_app({"gpt": lm_dir}, settings=ServeSettings(max_body_bytes=2000))) as client:
+            big = await client.post("/v1/models/gpt/generate", json={"prompt": "the " * 1000, "stream": False})
+            assert big.status_code == 413 and "2000 bytes" in big.json()["detail"]
+            streamed = await client.post("/v1/models/gpt/generate", content=chunks())
+            assert streamed.status_code == 413
+            small = await client.post("/v1/models/gpt/generate", json={"prompt": "the ", "max_new_tokens": 3, "stream": False})
+            assert small.status_code == 200
 
     run(scenario())

@@ -15,8 +15,9 @@ from kiln.cli import app as cli_app
 from kiln.monitor import mask_text
 from kiln.monitor.drift import drift_report, load_stats, psi
 from kiln.monitor.sampling import SampleStore
-from kiln.serve.app import ServeSettings, create_app
-from kiln.serve.registry import ModelRegistry
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
+from kiln.serve.versions import ModelStore
 
 
 def test_masking() -> None:
@@ -72,7 +73,7 @@ def test_sample_store_rate_masking_and_append_only(tmp_path: Path) -> None:
 
 
 def test_served_samples_monitor_cli_and_gauges(run_dir: Path, tmp_path: Path) -> None:
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelStore(tmp_path / "reg")
     reg.push(run_dir, "titanic")
     app = create_app(registry=reg.root, settings=ServeSettings(sample_rate=1.0, drift_interval_s=0))
     shifted = make_frame(120, seed=5, shift=2.5).drop(columns=["y"])

@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 
 from kiln.cli import app as cli_app
 from kiln.errors import KilnError
-from kiln.serve.app import ServeSettings, create_app
-from kiln.serve.registry import ModelRegistry
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
+from kiln.serve.versions import ModelStore
 
 
 def test_push_promote_rollback(run_dirs: dict[str, Path], tmp_path: Path) -> None:
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelStore(tmp_path / "reg")
     v1 = reg.push(run_dirs["a"], "titanic")
     assert (v1.version, v1.promoted) == (1, True)  # the first version is promoted
     assert (v1.path / "model.json").is_file() and (v1.path / "metrics.json").is_file()
@@ -49,14 +50,14 @@ def test_push_promote_rollback(run_dirs: dict[str, Path], tmp_path: Path) -> Non
 
 
 def _push_many(root: str, run_dir: str, n: int, queue) -> None:
-    reg = ModelRegistry(root)
+    reg = ModelStore(root)
     queue.put([reg.push(run_dir, "m").version for _ in range(n)])
 
 
 def test_concurrent_pushes_get_distinct_versions(run_dir: Path, tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    ModelRegistry(tmp_path / "reg")  # create the index once
+    ModelStore(tmp_path / "reg")  # create the index once
     procs = [ctx.Process(target=_push_many, args=(str(tmp_path / "reg"), str(run_dir), 3, queue)) for _ in range(4)]
     for p in procs:
         p.start()
@@ -65,7 +66,7 @@ def test_concurrent_pushes_get_distinct_versions(run_dir: Path, tmp_path: Path) 
         p.join(30)
         assert p.exitcode == 0
     assert got == list(range(1, 13))
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelStore(tmp_path / "reg")
     assert [v.version for v in reg.versions("m")] == got
     assert all((v.path / "weights.safetensors").is_file() for v in reg.versions("m"))
 
@@ -87,7 +88,7 @@ def test_registry_cli(run_dirs: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_hot_promote_and_rollback_under_load_lose_no_request(run_dirs: dict[str, Path], tmp_path: Path) -> None:
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelStore(tmp_path / "reg")
     reg.push(run_dirs["a"], "titanic")
     reg.push(run_dirs["b"], "titanic")
     app = create_app(registry=reg.root, settings=ServeSettings(poll_s=0.05, max_wait_ms=2))
@@ -133,7 +134,7 @@ def test_hot_promote_and_rollback_under_load_lose_no_request(run_dirs: dict[str,
 
 
 def test_kiln_serve_cli_end_to_end_and_sigterm(run_dirs: dict[str, Path], tmp_path: Path) -> None:
-    reg = ModelRegistry(tmp_path / "reg")
+    reg = ModelStore(tmp_path / "reg")
     reg.push(run_dirs["a"], "titanic")
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -13,7 +13,8 @@ import pytest
 from _helpers import client_for, rows, run
 
 import kiln
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 from kiln.serve.auth import add_key, hash_key
 
 

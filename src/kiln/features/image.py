@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,8 @@ class ImageFeature(Feature):
         self.base_dir: Path | None = None
 
     def _load(self, value: Any) -> np.ndarray:
+        if isinstance(value, (bytes, bytearray)):  # file content (kiln serve never passes a path)
+            return self._load_file(io.BytesIO(value))
         if isinstance(value, (str, Path)):
             return self._load_file(Path(value))
         array = np.asarray(value, dtype="float32")
@@ -61,10 +64,10 @@ class ImageFeature(Feature):
             array = array.transpose(2, 0, 1)
         return array
 
-    def _load_file(self, path: Path) -> np.ndarray:
+    def _load_file(self, path: Path | io.BytesIO) -> np.ndarray:
         from PIL import Image
 
-        if not path.is_absolute() and self.base_dir is not None and not path.exists():
+        if isinstance(path, Path) and not path.is_absolute() and self.base_dir is not None and not path.exists():
             path = self.base_dir / path
         try:
             with Image.open(path) as img:
@@ -73,7 +76,8 @@ class ImageFeature(Feature):
                     img = img.resize((self.config.width, self.config.height))
                 array = np.asarray(img, dtype="float32")
         except (OSError, ValueError) as exc:
-            raise KilnError(f"image feature '{self.name}': cannot read image {path}: {exc}") from None
+            where = "content" if isinstance(path, io.BytesIO) else str(path)
+            raise KilnError(f"image feature '{self.name}': cannot read image {where}: {str(exc).split(' <_io.')[0]}") from None
         return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
     def _stack(self, series: pd.Series) -> np.ndarray:

@@ -119,9 +119,9 @@ def monitor(name: str, registry: str | Path, version: int | None = None, sample_
     """`kiln monitor`: drift of a registry model's sampled traffic; writes an HTML report."""
     from kiln.monitor.report import write_html
     from kiln.monitor.sampling import SampleStore
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    reg = ModelRegistry(registry, create=False)
+    reg = ModelStore(registry, create=False)
     entry = reg.get(name, version)
     stats = load_stats(entry.path)
     store = SampleStore(sample_db or reg.root / "monitoring.sqlite", create=False)

@@ -1,4 +1,4 @@
-"""Serving kiln models over HTTP: `kiln serve`, `create_app`, the model registry and API keys.
+"""Serving kiln models over HTTP: `kiln serve`, `create_app`, the on-disk model store and API keys.
 
 Import `kiln.serve.app` / `kiln.serve.server` for the FastAPI parts; this package's root stays light.
 """
@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ModelRegistry", "ServeSettings", "create_app"]
+__all__ = ["ModelStore", "ServeSettings", "create_app"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ServeSettings", "create_app"):
-        from kiln.serve import app
+    if name == "create_app":
+        from kiln.serve.app import create_app
 
-        return getattr(app, name)
-    if name == "ModelRegistry":
-        from kiln.serve.registry import ModelRegistry
+        return create_app
+    if name == "ServeSettings":
+        from kiln.serve.settings import ServeSettings
 
-        return ModelRegistry
+        return ServeSettings
+    if name == "ModelStore":
+        from kiln.serve.versions import ModelStore
+
+        return ModelStore
     raise AttributeError(name)

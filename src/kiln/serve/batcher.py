@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from kiln.serve.schema import build_frame, frame_to_records
+from kiln.serve.workers import ModelWorker, QueueFull
 
 log = logging.getLogger("kiln.serve")
 
@@ -26,6 +27,7 @@ class BatcherClosed(RuntimeError):
 class _Job:
     rows: list[dict[str, Any]]
     future: asyncio.Future = field(repr=False)
+    deadline: float = float("inf")  # time.monotonic() past which nobody waits for the answer
 
 
 _STOP = object()
@@ -38,12 +40,14 @@ class MicroBatcher:
     `predict` is a blocking function `DataFrame -> DataFrame` (one output row per input row, in order);
     `features` is the input schema (`[{"name", "type"}]`) the frame is built with; `on_batch`
     (optional) is called in the worker thread after each batch with the input and output frames.
+    Batches run on `worker` (the model's own thread); at most `queue_size` requests wait (QueueFull past it).
     """
 
     def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], features: list[dict[str, str]],
                  max_batch_size: int = 32, max_wait_ms: float = 5.0,
                  on_batch: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
-                 observe_batch: Callable[[int], Any] | None = None) -> None:
+                 observe_batch: Callable[[int], Any] | None = None, worker: ModelWorker | None = None,
+                 queue_size: int = 256) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self.predict = predict
@@ -52,6 +56,8 @@ class MicroBatcher:
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self.on_batch = on_batch
         self.observe_batch = observe_batch
+        self.worker = worker or ModelWorker("batcher", 1, 1)
+        self.queue_size = queue_size
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._closed = False
@@ -71,14 +77,16 @@ class MicroBatcher:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future:
+    def submit(self, rows: list[dict[str, Any]], deadline: float = float("inf")) -> asyncio.Future:
         """Queue a request's validated rows; the returned future resolves to its own prediction records,
         one dict per row (no await happens between the caller's model lookup and this put, so a hot
         swap cannot lose it)."""
         if self._closed:
             raise BatcherClosed("model is being replaced")
+        if self._queue.qsize() >= self.queue_size:
+            raise QueueFull
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(rows, future))
+        self._queue.put_nowait(_Job(rows, future, deadline))
         return future
 
     async def close(self) -> None:
@@ -89,6 +97,7 @@ class MicroBatcher:
         self._queue.put_nowait(_STOP)
         if self._task is not None:
             await self._task
+        self.worker.close()
 
     async def _next(self, timeout: float | None) -> Any:
         if timeout is None:
@@ -133,7 +142,8 @@ class MicroBatcher:
             return
         self.batches += 1
         try:
-            results = await asyncio.to_thread(self._predict_jobs, jobs)
+            deadline = max(j.deadline for j in jobs)
+            results = await self.worker.submit(lambda: self._predict_jobs(jobs), deadline)
         except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
             results = [exc] * len(jobs)
         for job, result in zip(jobs, results):

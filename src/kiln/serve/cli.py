@@ -19,7 +19,7 @@ RegistryOpt = Annotated[Optional[Path], typer.Option("--registry", "-r", help="r
 
 
 def _default_registry() -> Path:
-    from kiln.serve.registry import DEFAULT_REGISTRY
+    from kiln.serve.versions import DEFAULT_REGISTRY
 
     return DEFAULT_REGISTRY
 
@@ -41,21 +41,31 @@ def serve_cmd(
     drift_interval_s: Annotated[float, typer.Option("--drift-interval-s", help="recompute drift gauges in /metrics this often (0 = never)")] = 60.0,
     runs: Annotated[Optional[Path], typer.Option("--runs", help="training runs shown on the dashboard at / (default ./runs when it exists)")] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log one line per request")] = True,
+    queue_size: Annotated[int, typer.Option("--queue-size", help="predict requests waiting per model (429 past it)")] = 256,
+    generate_workers: Annotated[int, typer.Option("--generate-workers", help="sampling threads per language model")] = 2,
+    generate_queue_size: Annotated[int, typer.Option("--generate-queue-size", help="generate requests waiting per language model (429 past it)")] = 8,
+    stream_timeout_s: Annotated[float, typer.Option("--stream-timeout-s", help="limit of a streamed generation")] = 300.0,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
-    from kiln.serve.app import ServeSettings
+    from kiln.serve.settings import ServeSettings
     from kiln.serve.server import serve
 
     if max_batch_size < 1:
         raise KilnError(f"--max-batch-size must be at least 1 (got {max_batch_size})")
     if not 0.0 <= sample_rate <= 1.0:
         raise KilnError(f"--sample-rate must be between 0 and 1 (got {sample_rate})")
-    if timeout_s <= 0:
-        raise KilnError(f"--timeout-s must be positive (got {timeout_s})")
+    for flag, value in (("--timeout-s", timeout_s), ("--stream-timeout-s", stream_timeout_s), ("--queue-size", queue_size),
+                        ("--generate-workers", generate_workers)):
+        if value <= 0:
+            raise KilnError(f"{flag} must be positive (got {value})")
+    if generate_queue_size < 0:
+        raise KilnError(f"--generate-queue-size must be 0 or more (got {generate_queue_size})")
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, timeout_s=timeout_s,
                              max_body_bytes=max_body_bytes, api_keys=api_keys.resolve() if api_keys else None, poll_s=poll_s,
                              sample_rate=sample_rate, sample_db=sample_db.resolve() if sample_db else None,
-                             drift_interval_s=drift_interval_s, runs_dir=_runs_folder(runs))
+                             drift_interval_s=drift_interval_s, runs_dir=_runs_folder(runs), queue_size=queue_size,
+                             generate_workers=generate_workers, generate_queue_size=generate_queue_size,
+                             stream_timeout_s=stream_timeout_s)
     serve(list(model_dirs or []), registry, settings, host=host, port=port, workers=workers, access_log=access_log)
 
 
@@ -89,9 +99,9 @@ def registry_push(
     promote: Annotated[bool, typer.Option("--promote", help="promote this version now (the first version always is)")] = False,
 ) -> None:
     """Copy a trained model in as the next version of NAME."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry()).push(run_dir, name, promote=True if promote else None)
+    v = ModelStore(registry or _default_registry()).push(run_dir, name, promote=True if promote else None)
     out.print(f"pushed {v.name} version {v.version}{' (promoted)' if v.promoted else ''} → {v.path}")
 
 
@@ -103,9 +113,9 @@ def registry_list(
     """Models and versions; * marks the promoted (served) one."""
     from rich.table import Table
 
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    reg = ModelRegistry(registry or _default_registry(), create=False)
+    reg = ModelStore(registry or _default_registry(), create=False)
     table = Table(title=f"registry {reg.root}")
     for col in ("name", "version", "promoted", "pushed", "metrics"):
         table.add_column(col)
@@ -132,9 +142,9 @@ def registry_promote(
     registry: RegistryOpt = None,
 ) -> None:
     """Serve VERSION of NAME (servers polling the registry swap it in without a restart)."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry(), create=False).promote(name, version)
+    v = ModelStore(registry or _default_registry(), create=False).promote(name, version)
     out.print(f"promoted {v.name} version {v.version}")
 
 
@@ -144,9 +154,9 @@ def registry_rollback(
     registry: RegistryOpt = None,
 ) -> None:
     """Undo the latest promotion of NAME: the version promoted before it is served again."""
-    from kiln.serve.registry import ModelRegistry
+    from kiln.serve.versions import ModelStore
 
-    v = ModelRegistry(registry or _default_registry(), create=False).rollback(name)
+    v = ModelStore(registry or _default_registry(), create=False).rollback(name)
     out.print(f"rolled back {v.name}: version {v.version} is promoted")
 
 

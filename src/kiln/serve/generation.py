@@ -1,17 +1,21 @@
 """`POST /v1/models/{name}/generate` for language models: JSON, or server-sent events that stream
-each piece of text as it is sampled. Sampling runs in a worker thread; the event loop stays free."""
+each piece of text as it is sampled. Sampling runs on the model's own worker threads; the event loop
+stays free, and a generation nobody waits for any more stops between tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kiln.errors import KilnError
 from kiln.serve.schema import RequestError
+from kiln.serve.workers import Cancelled, ModelWorker
 
 LM_INPUTS = [{"name": "prompt", "type": "text"}]
 LM_OUTPUTS = [{"name": "text", "type": "text"}]
@@ -53,36 +57,62 @@ def _options(request: GenerateRequest) -> dict[str, Any]:
             "top_p": request.top_p, "seed": request.seed}
 
 
-async def generate_text(model: Any, request: GenerateRequest) -> str:
-    return await asyncio.to_thread(model.generate, request.prompt, **_options(request))
+class Generation:
+    """One generation on the model's worker threads. The worker checks `cancel` and the deadline between
+    tokens, so a cancelled or overdue generation stops within one token. `submit` raises QueueFull."""
 
+    def __init__(self, model: Any, request: GenerateRequest, worker: ModelWorker, timeout_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.cancel = threading.Event()
+        self.deadline = time.monotonic() + timeout_s
+        self.pieces: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.model, self.request = model, request
+        self.future = worker.submit(self._work, self.deadline, self.cancel)
+        self.future.add_done_callback(self._ended)
 
-async def stream_events(model: Any, request: GenerateRequest) -> AsyncIterator[str]:
-    """`data: {"token": ...}` per piece, then `event: done` with the whole text (or `event: error`)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+    def _ended(self, future: asyncio.Future) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved here: nobody may be waiting any more (timeout, client gone)
+        self.pieces.put_nowait(("end", future))
 
-    def work() -> None:
+    def _work(self) -> str:
+        pieces = self.model.stream(self.request.prompt, **_options(self.request))
+        text: list[str] = []
         try:
-            for piece in model.stream(request.prompt, **_options(request)):
-                loop.call_soon_threadsafe(queue.put_nowait, ("token", piece))
-            loop.call_soon_threadsafe(queue.put_nowait, ("done", None))
-        except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
-            loop.call_soon_threadsafe(queue.put_nowait, ("error", f"{type(exc).__name__}: {exc}"))
+            for piece in pieces:
+                if self.cancel.is_set() or time.monotonic() > self.deadline:
+                    raise Cancelled("stopped between tokens")
+                text.append(piece)
+                self.loop.call_soon_threadsafe(self.pieces.put_nowait, ("token", piece))
+        finally:
+            pieces.close()
+        return "".join(text)
 
-    worker = loop.run_in_executor(None, work)
+
+async def until_disconnect(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Returns when the client has gone away (call once the body has been read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def stream_events(generation: Generation, timeout_s: float) -> AsyncIterator[str]:
+    """`data: {"token": ...}` per piece, then `event: done` with the whole text (or `event: error`).
+    When the client goes away, the server stops iterating this and the generation is cancelled."""
     pieces: list[str] = []
     try:
         while True:
-            kind, value = await queue.get()
+            kind, value = await generation.pieces.get()
             if kind == "token":
                 pieces.append(value or "")
                 yield f"data: {json.dumps({'token': value})}\n\n"
-            elif kind == "done":
+                continue
+            exc = None if value.cancelled() else value.exception()
+            if exc is None and not value.cancelled():
                 yield f"event: done\ndata: {json.dumps({'text': ''.join(pieces), 'pieces': len(pieces)})}\n\n"
-                break
             else:
-                yield f"event: error\ndata: {json.dumps({'detail': value})}\n\n"
-                break
+                detail = f"generation took longer than the {timeout_s:g} s limit" if isinstance(exc, Cancelled) or exc is None \
+                    else f"{type(exc).__name__}: {exc}"
+                yield f"event: error\ndata: {json.dumps({'detail': detail})}\n\n"
+            break
     finally:
-        await asyncio.shield(worker)
+        generation.cancel.set()

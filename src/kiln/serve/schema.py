@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+# Feature types whose value is file content: bytes, sent base64-encoded in JSON or as a multipart file
+# part, and decoded by the feature itself. The server never opens a path named in a request.
+CONTENT_TYPES = {"image"}
 
 
 class RequestError(Exception):
@@ -23,7 +30,7 @@ _EXPECTED = {
     "binary": "a string, number, boolean or null",
     "category": "a string, number, boolean or null",
     "text": "a string or null",
-    "image": "a string (image path) or null",
+    "image": "base64-encoded image content (a data: URL works too) or a multipart file part",
 }
 
 
@@ -36,7 +43,7 @@ def output_schema(config: Any) -> list[dict[str, str]]:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def _ok(kind: str, value: Any) -> bool:
@@ -44,7 +51,7 @@ def _ok(kind: str, value: Any) -> bool:
         return True
     if kind == "numeric":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind in ("text", "image"):
+    if kind == "text":
         return isinstance(value, str)
     return isinstance(value, (str, int, float, bool))
 
@@ -64,6 +71,7 @@ def validate_rows(body: Any, features: list[dict[str, str]], max_rows: int | Non
     if max_rows is not None and len(rows) > max_rows:
         raise RequestError("rows", f"{len(rows)} rows is over this server's limit of {max_rows} per request")
     checks = [(f["name"], f["type"]) for f in features]
+    content = any(kind in CONTENT_TYPES for _, kind in checks)
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise RequestError(f"rows[{i}]", f"expected an object, got {_type_name(row)}")
@@ -72,6 +80,9 @@ def validate_rows(body: Any, features: list[dict[str, str]], max_rows: int | Non
                 value = row[name]
             except KeyError:
                 raise RequestError(f"rows[{i}].{name}", f"missing input column '{name}' ({kind})") from None
+            if content and kind in CONTENT_TYPES:
+                row[name] = decode_content(value, kind, f"rows[{i}].{name}")
+                continue
             if value is None:
                 continue
             if not _ok(kind, value):
@@ -79,6 +90,24 @@ def validate_rows(body: Any, features: list[dict[str, str]], max_rows: int | Non
             if kind == "numeric" and not (math.isfinite(value) if isinstance(value, float) else abs(value) < 1e308):
                 raise RequestError(f"rows[{i}].{name}", "expected a finite number")
     return rows
+
+
+def decode_content(value: Any, kind: str, field: str) -> bytes:
+    """The bytes of a content value: base64 text (plain or a `data:` URL) or bytes already decoded (a
+    multipart file part). The error never depends on the text, so a path reveals nothing."""
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    elif isinstance(value, str):
+        text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (ValueError, binascii.Error):
+            raise RequestError(field, f"expected {_EXPECTED[kind]}; the server does not read file paths") from None
+    else:
+        raise RequestError(field, f"expected {_EXPECTED[kind]}, got {_type_name(value)}")
+    if not data:
+        raise RequestError(field, f"empty {kind} content")
+    return data
 
 
 def build_frame(rows: list[dict[str, Any]], features: list[dict[str, str]]) -> pd.DataFrame:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.serve.app import ServeSettings, create_app
+from kiln.serve.app import create_app
+from kiln.serve.settings import ServeSettings
 
 _ENV = "KILN_SERVE_SPEC"
 
@@ -39,6 +40,7 @@ def serve(models: list[str | Path], registry: str | Path | None = None, settings
         raise KilnError(f"--workers must be at least 1 (got {workers})")
     # Build once in this process: input errors (bad paths, key file, registry) surface as one line here.
     app = create_app([str(m) for m in models] or None, registry, settings)
+    app.state.kiln.preload()  # every model loads before uvicorn starts: a broken one is one line, exit 2
     grace = settings.timeout_s + 5.0
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace, access_log=access_log)

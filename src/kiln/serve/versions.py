@@ -1,6 +1,7 @@
-"""A model registry on disk: versioned copies of model directories plus a SQLite index.
+"""The on-disk model store behind `kiln registry` / `kiln serve --registry`: versioned copies of model
+directories plus a SQLite index (not a name → class lookup like `kiln.registry`).
 
-Layout of a registry folder:
+Layout of a store folder:
     index.sqlite               versions, the promotion stack per name (WAL mode)
     models/<name>/<version>/   an immutable copy of a model directory (model.json, weights, stats.json, metrics.json)
 
@@ -79,7 +80,9 @@ class Version:
     promoted: bool = False
 
 
-class ModelRegistry:
+class ModelStore:
+    """Versions of named models in one folder: push, promote, rollback, and what a server polls."""
+
     def __init__(self, root: str | Path, create: bool = True) -> None:
         self.root = Path(root)
         if not create and not (self.root / "index.sqlite").is_file():
