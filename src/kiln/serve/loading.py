@@ -50,6 +50,8 @@ def load_model(path: Path) -> Any:
         return kiln.load(path)
     except KilnError as exc:
         message = str(exc)
-        raise KilnError(message if str(path) in message else f"cannot serve {path / META}: {message}") from None
+        if not message.startswith("cannot serve"):
+            message = f"cannot serve {message}" if str(path) in message else f"cannot serve {path / META}: {message}"
+        raise KilnError(message) from None
     except Exception as exc:  # noqa: BLE001 - a wrong-typed or incomplete model.json
         raise KilnError(f"cannot serve {path / META}: unexpected content ({_first_line(exc)})") from None
