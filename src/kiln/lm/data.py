@@ -4,7 +4,6 @@ validation, fit the tokenizer on the training part only, and sample (input, targ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch

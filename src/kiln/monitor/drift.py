@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pandas as pd
 
 from kiln.errors import KilnError
 from kiln.io import read_json
-from kiln.monitor.stats import OTHER, STATS_FILE, as_labels, as_numbers, bin_counts
+from kiln.monitor.stats import STATS_FILE, as_labels, as_numbers, bin_counts
 
 EPS = 1e-4
 MIN_ROWS = 30
@@ -111,29 +110,3 @@ def drift_for_served(model_dir: Path, sampler: Any, name: str, version: str) -> 
     if inputs.empty:
         return None
     return drift_report(load_stats(model_dir), inputs, outputs)
-
-
-def monitor(name: str, registry: str | Path, version: int | None = None, sample_db: str | Path | None = None,
-            since_hours: float | None = None, output: str | Path | None = None, psi_threshold: float = 0.2,
-            ks_alpha: float = 0.01) -> tuple[dict[str, Any], Path]:
-    """`kiln monitor`: drift of a registry model's sampled traffic; writes an HTML report."""
-    from kiln.monitor.report import write_html
-    from kiln.monitor.sampling import SampleStore
-    from kiln.serve.versions import ModelStore
-
-    reg = ModelStore(registry, create=False)
-    entry = reg.get(name, version)
-    stats = load_stats(entry.path)
-    store = SampleStore(sample_db or reg.root / "monitoring.sqlite", create=False)
-    try:
-        since = time.time() - since_hours * 3600 if since_hours else None
-        inputs, outputs = store.load(name, str(entry.version), since=since)
-    finally:
-        store.close()
-    if inputs.empty:
-        raise KilnError(f"no sampled requests for model '{name}' version {entry.version} in {store.path}"
-                        " (serve with --sample-rate > 0 and send some traffic)")
-    report = drift_report(stats, inputs, outputs, psi_threshold, ks_alpha)
-    report.update(model=name, version=entry.version)
-    html = write_html(report, Path(output) if output else Path(f"monitor-{name}.html"))
-    return report, html

@@ -172,7 +172,7 @@ def monitor_cmd(
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="exit 1 when drift is flagged")] = False,
 ) -> None:
     """Drift of served inputs and predictions vs training: PSI, KS test, prediction shift."""
-    from kiln.monitor.drift import monitor
+    from kiln.serve.monitoring import monitor
 
     report, html = monitor(name, registry or _default_registry(), version=version, sample_db=sample_db, since_hours=since_hours,
                            output=output, psi_threshold=psi_threshold, ks_alpha=ks_alpha)
