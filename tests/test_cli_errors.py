@@ -291,3 +291,31 @@ def test_python_dash_m_kiln(work: Path) -> None:
     cfg = write(work / "sub.yaml", config(work, trainer={"epoch": 3}))
     proc = subprocess.run([sys.executable, "-m", "kiln", "train", str(cfg)], capture_output=True, text=True, env=env, timeout=120)
     one_line_error((proc.returncode, proc.stdout, proc.stderr), "unknown key 'epoch'", "did you mean 'epochs'")
+
+
+ARCHITECTURE_CASES = {
+    "supervised transformer": ({}, "transformer"),
+    "supervised gpt": ({}, "gpt"),
+    "language_modeling gpt": ({"task": "language_modeling"}, "gpt"),
+    "pretraining transformer": ({"task": "pretraining"}, "transformer"),
+}
+
+
+@pytest.mark.parametrize("case", list(ARCHITECTURE_CASES))
+def test_impossible_architecture_is_one_line_in_every_task(case, tmp_path, capsys, monkeypatch):
+    task, model_type = ARCHITECTURE_CASES[case]
+    table = tmp_path / "t.csv"
+    table.write_text("sentence,label\n" + "the film was good,1\nthe film was bad,0\n" * 10)
+    lines = tmp_path / "l.txt"
+    lines.write_text("hello world\nthe cat sat\n" * 10)
+    config = {**task, "model": {"type": model_type, "d_model": 30, "heads": 4}}
+    if not task:
+        config.update(data={"train": str(table)}, input_features=[{"name": "sentence", "type": "text"}],
+                      output_features=[{"name": "label", "type": "category"}])
+    else:
+        config["data"] = {"train": [str(lines)] if task["task"] == "pretraining" else str(lines)}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(capsys, monkeypatch, "train", path, "-o", tmp_path / "run")
+    one_line_error(result, "config error at model", "d_model (30) must be divisible by heads (4)")
+    assert not (tmp_path / "run" / "model").exists()

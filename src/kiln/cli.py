@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from kiln.console import console
 from kiln.errors import KilnError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kiln: declarative deep learning from one config.")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
 @app.command("train")
@@ -148,9 +148,9 @@ def cv_cmd(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write results JSON here")] = None,
 ) -> None:
     """k-fold cross-validation: mean ± std of every metric."""
-    import kiln
     from rich.table import Table
 
+    import kiln
     from kiln.io import write_json
 
     result = kiln.cross_validate(config, folds=folds, data=data)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from kiln.models.activations import ACTIVATIONS
 from kiln.models.encoders import (
-    ACTIVATIONS,
     FlattenEncoder,
     ImageCNNEncoder,
     TextBagEncoder,

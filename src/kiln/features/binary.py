@@ -10,8 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from kiln.errors import KilnError
+from kiln.evaluate.metrics import classification_metrics
 from kiln.features import FEATURES
-from kiln.features._classes import check_classes, decode_classes, encode_labels, label_strings
+from kiln.features._classes import (
+    check_classes,
+    decode_classes,
+    encode_labels,
+    label_strings,
+)
 from kiln.features.base import Feature, FeatureConfig
 
 _POSITIVE_WORDS = ("1", "true", "yes", "y", "t", "positive", "pos", "spam")
@@ -87,8 +93,6 @@ class BinaryFeature(Feature):
         return decode_classes(self.name, self.probabilities(logits), self.classes)
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from kiln.evaluate.metrics import classification_metrics
-
         loss = float(self.loss(logits, target))
         return classification_metrics(target.long().cpu().numpy(), self.probabilities(logits), self.classes, loss=loss)
 

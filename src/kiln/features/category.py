@@ -9,8 +9,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from kiln.evaluate.metrics import classification_metrics
 from kiln.features import FEATURES
-from kiln.features._classes import check_classes, decode_classes, encode_labels, label_strings
+from kiln.features._classes import (
+    check_classes,
+    decode_classes,
+    encode_labels,
+    label_strings,
+)
 from kiln.features.base import Feature, FeatureConfig
 
 UNSEEN = "<unseen>"
@@ -76,8 +82,6 @@ class CategoryFeature(Feature):
         return decode_classes(self.name, self.probabilities(logits), self.vocab)
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from kiln.evaluate.metrics import classification_metrics
-
         loss = float(self.loss(logits, target))
         return classification_metrics(target.cpu().numpy(), self.probabilities(logits), self.vocab, loss=loss)
 

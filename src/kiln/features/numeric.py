@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from kiln.evaluate.metrics import regression_metrics
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
 
@@ -105,8 +106,6 @@ class NumericFeature(Feature):
         return {f"{self.name}_prediction": self._denormalise(logits)}
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-        from kiln.evaluate.metrics import regression_metrics
-
         loss = float(self.loss(logits, target))
         return regression_metrics(self._denormalise(target), self._denormalise(logits), loss=loss)
 

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from kiln.models.activations import activation as make_activation
+
 
 def attention_weights(q: Tensor, k: Tensor, mask: Tensor | None = None) -> Tensor:
     """Return softmax(Q K^T / sqrt(d_k) + mask) of shape (batch, heads, q_len, k_len).
@@ -98,7 +100,6 @@ class TransformerEncoderLayer(nn.Module):
         self, d_model: int, heads: int, ff_dim: int, dropout: float = 0.0, activation: str = "gelu"
     ) -> None:
         super().__init__()
-        from kiln.models.encoders import activation as make_activation
 
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadSelfAttention(d_model, heads, dropout)

@@ -9,26 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from kiln.models.activations import activation
 from kiln.models.attention import SinusoidalPositionalEncoding, TransformerEncoderLayer
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-}
-
-
-def activation(name: str) -> nn.Module:
-    """Instantiate the activation called ``name``."""
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}") from None
-
 
 _activation = activation  # alias: ImageCNNEncoder's ``activation`` argument shadows the function
 

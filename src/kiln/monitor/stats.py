@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kiln.io import write_json
+
 STATS_FILE = "stats.json"
 FORMAT_VERSION = 1
 BINS = 10
@@ -111,7 +113,6 @@ def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0) -> dict[str, 
 
 def write_training_stats(model_dir: str | Path, model: Any, frame: pd.DataFrame) -> Path | None:
     """Write `stats.json` into a model directory; a failure is a warning, never a failed training run."""
-    from kiln.io import write_json
 
     try:
         return write_json(Path(model_dir) / STATS_FILE, training_stats(model, frame))

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from kiln.errors import did_you_mean
 from kiln.serve.auth import AuthError
 from kiln.serve.metrics import ServeMetrics
 from kiln.serve.served import ServedModel
@@ -58,7 +59,6 @@ def admit(state: ServerState, name: str, request: Request, task: str) -> tuple[C
             state.metrics.observe(*call.label, exc.status)
             return call, None, auth_error(exc)
     if served is None:
-        from kiln.errors import did_you_mean
 
         served_names = ", ".join(sorted(state.models)) or "none"
         return call, None, call.fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {served_names}")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from kiln.console import console
 from kiln.errors import KilnError
 
-out = Console()
+out = console()
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for `kiln serve --api-keys FILE`.")
 registry_app = typer.Typer(no_args_is_help=True, help="Versioned model registry (push, list, promote, rollback).")
 
@@ -47,8 +47,8 @@ def serve_cmd(
     stream_timeout_s: Annotated[float, typer.Option("--stream-timeout-s", help="limit of a streamed generation")] = 300.0,
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
-    from kiln.serve.settings import ServeSettings
     from kiln.serve.server import serve
+    from kiln.serve.settings import ServeSettings
 
     if max_batch_size < 1:
         raise KilnError(f"--max-batch-size must be at least 1 (got {max_batch_size})")
@@ -88,7 +88,7 @@ def keys_add(
 
     key = add_key(file, name, models.split(","))
     typer.echo(key)
-    Console(stderr=True).print(f"key '{name}' added to {file}; it is shown only now — store it safely", highlight=False)
+    console(stderr=True).print(f"key '{name}' added to {file}; it is shown only now — store it safely", highlight=False)
 
 
 @registry_app.command("push")

@@ -14,7 +14,13 @@ from kiln.errors import KilnError
 from kiln.serve.admission import admit, read_body
 from kiln.serve.batcher import BatcherClosed
 from kiln.serve.forms import form_body, is_multipart
-from kiln.serve.generation import Generation, check_prompt, parse_request, stream_events, until_disconnect
+from kiln.serve.generation import (
+    Generation,
+    check_prompt,
+    parse_request,
+    stream_events,
+    until_disconnect,
+)
 from kiln.serve.schema import RequestError, validate_rows
 from kiln.serve.state import ServerState
 from kiln.serve.workers import Cancelled, QueueFull

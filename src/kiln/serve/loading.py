@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kiln.api import load
 from kiln.errors import KilnError
 
 META, WEIGHTS = "model.json", "weights.safetensors"
@@ -43,11 +44,9 @@ def check_files(path: Path) -> None:
 
 def load_model(path: Path) -> Any:
     """`kiln.load(path)` with every failure as one line naming the file."""
-    import kiln
-
     check_files(path)
     try:
-        return kiln.load(path)
+        return load(path)
     except KilnError as exc:
         message = str(exc)
         if not message.startswith("cannot serve"):

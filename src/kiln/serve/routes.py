@@ -11,6 +11,8 @@ from kiln.serve.admission import auth_error, error
 from kiln.serve.auth import AuthError
 from kiln.serve.generation import GenerateRequest
 from kiln.serve.handlers import generate_response, predict_response
+from kiln.serve.runs import list_runs as runs_in
+from kiln.serve.runs import run_detail, run_path
 from kiln.serve.state import ServerState
 
 _GENERATE_BODY = {
@@ -81,7 +83,6 @@ def add_runs_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/v1/runs", tags=["runs"])
     async def list_runs(request: Request) -> Response:
         """Training runs in the runs folder (`--runs`), newest first: model type, epochs, scalar metrics per split."""
-        from kiln.serve.runs import list_runs as runs_in
 
         denied = runs_access(request)
         if denied is not None:
@@ -93,7 +94,6 @@ def add_runs_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/v1/runs/{run}", tags=["runs"])
     async def get_run(run: str, request: Request) -> Response:
         """One run: its summary, training history (columns of history.csv) and confusion matrices."""
-        from kiln.serve.runs import run_detail, run_path
 
         denied = runs_access(request)
         if denied is not None:

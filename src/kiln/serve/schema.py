@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 # Feature types whose value is file content: bytes, sent base64-encoded in JSON or as a multipart file
 # part, and decoded by the feature itself. The server never opens a path named in a request.
 CONTENT_TYPES = {"image"}

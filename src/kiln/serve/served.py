@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiln.io import read_json
 from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_OUTPUTS
 from kiln.serve.schema import input_schema, output_schema
@@ -62,7 +63,6 @@ def drift_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def example_row(path: Path | None, model: Any) -> dict[str, Any]:
     """A plausible input row for the dashboard's try-it form: training means and most frequent values."""
-    from kiln.io import read_json
 
     stats: dict[str, Any] = {}
     if path is not None and (path / "stats.json").is_file():

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
+from kiln.monitor.drift import drift_for_served
+from kiln.monitor.sampling import SampleStore
 from kiln.serve.auth import KeyStore
 from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_INPUTS
@@ -42,7 +44,6 @@ class ServerState:
         if settings.sample_rate > 0:
             if sample_db is None:
                 raise KilnError("--sample-rate needs --sample-db (or --registry, which keeps samples in it)")
-            from kiln.monitor.sampling import SampleStore
 
             self.sampler = SampleStore(sample_db, rate=settings.sample_rate)
 
@@ -181,7 +182,6 @@ class ServerState:
             await asyncio.sleep(self.settings.drift_interval_s)
 
     async def update_drift(self) -> None:
-        from kiln.monitor.drift import drift_for_served
 
         for served in list(self.models.values()):
             if served.path is None or self.sampler is None:

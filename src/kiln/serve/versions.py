@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiln.errors import KilnError
+from kiln.errors import KilnError, did_you_mean
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 DEFAULT_REGISTRY = Path(os.environ.get("KILN_REGISTRY", "registry"))
@@ -179,7 +179,6 @@ class ModelStore:
     def _known(self, db: sqlite3.Connection, name: str) -> str:
         names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
         if name not in names:
-            from kiln.errors import did_you_mean
 
             return f"{did_you_mean(name, names)}; models: {', '.join(names) or 'none'}"
         versions = [str(r[0]) for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", (name,))]

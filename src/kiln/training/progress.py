@@ -6,8 +6,15 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from kiln.console import console
 
 _SHOWN = ("train_loss", "train_accuracy", "train_mae", "validation_loss", "validation_accuracy", "validation_f1",
           "validation_r2", "validation_mae", "validation_perplexity", "tokens_per_s")
@@ -38,7 +45,7 @@ class TrainingProgress:
         if mode == "bar":
             self.bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"), console=Console(file=self.stream),
+                TextColumn("{task.fields[info]}"), console=console(file=self.stream),
             )
 
     def __enter__(self) -> "TrainingProgress":
