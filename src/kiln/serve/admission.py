@@ -59,7 +59,6 @@ def admit(state: ServerState, name: str, request: Request, task: str) -> tuple[C
             state.metrics.observe(*call.label, exc.status)
             return call, None, auth_error(exc)
     if served is None:
-
         served_names = ", ".join(sorted(state.models)) or "none"
         return call, None, call.fail(404, f"unknown model '{name}'{did_you_mean(name, state.models)}; served: {served_names}")
     if served.task != task:

@@ -179,7 +179,6 @@ class ModelStore:
     def _known(self, db: sqlite3.Connection, name: str) -> str:
         names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
         if name not in names:
-
             return f"{did_you_mean(name, names)}; models: {', '.join(names) or 'none'}"
         versions = [str(r[0]) for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", (name,))]
         return f"; versions: {', '.join(versions)}"
