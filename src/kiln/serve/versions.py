@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiln.artifact import META, model_dir
 from kiln.errors import KilnError, did_you_mean
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -49,18 +50,16 @@ def check_name(name: str) -> str:
 
 def model_dir_of(path: str | Path) -> Path:
     """The model directory inside a run directory, or the path itself if it is one."""
-    path = Path(path)
-    if (path / "model" / "model.json").is_file():
-        return path / "model"
-    if (path / "model.json").is_file():
-        return path
+    folder = model_dir(path)
+    if (folder / META).is_file():
+        return folder
     raise KilnError(f"not a kiln model or run directory: {path} (expected model.json or model/model.json)")
 
 
 def metrics_of(path: str | Path) -> dict[str, Any]:
     """metrics.json beside or inside a model directory (a run directory keeps it beside `model/`)."""
-    model_dir = model_dir_of(path)
-    for candidate in (model_dir / "metrics.json", model_dir.parent / "metrics.json"):
+    folder = model_dir_of(path)
+    for candidate in (folder / "metrics.json", folder.parent / "metrics.json"):
         if candidate.is_file():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
