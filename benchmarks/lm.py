@@ -54,10 +54,11 @@ torch.set_num_threads(_THREADS)
 
 from kiln.io import write_json  # noqa: E402
 from kiln.lm.config import load_lm_config  # noqa: E402
-from kiln.lm.data import prepare_data  # noqa: E402
+from kiln.lm.data import BlockSampler, prepare_data  # noqa: E402
 from kiln.lm.generate import generate_ids  # noqa: E402
 from kiln.models.gpt import GPT  # noqa: E402
-from kiln.lm.train import LMTrainer  # noqa: E402
+from kiln.training import Trainer  # noqa: E402
+from kiln.training.sampled import SampledTask  # noqa: E402
 
 EXAMPLE = os.path.join(ROOT, "examples", "shakespeare_gpt.yaml")
 
@@ -71,13 +72,15 @@ def _loadavg() -> list[float] | None:
 
 def bench_training(config: Any, data: Any, iterations: int, precision: str) -> dict[str, Any]:
     def run(n: int) -> dict[str, Any]:
+        schedule = config.trainer.lr_schedule.model_copy(update={"warmup": 0})
         trainer_cfg = config.trainer.model_copy(update={"iterations": n, "eval_interval": n, "eval_iters": 1,
-                                                        "warmup": 0, "precision": precision})
+                                                        "lr_schedule": schedule, "precision": precision})
         torch.manual_seed(config.trainer.seed)
         net = GPT(config.model, data.tokenizer.vocab_size)
-        trainer = LMTrainer(net, trainer_cfg, torch.device("cpu"), progress=False)
+        trainer = Trainer(net, trainer_cfg, torch.device("cpu"), progress=False)
+        task = SampledTask(BlockSampler(net.block_size), data.train, data.validation, trainer_cfg)
         tick = time.perf_counter()
-        row = trainer.fit(data.train, data.validation)[-1]
+        row = trainer.fit(task)[-1]
         return {"tokens_per_s": row["tokens_per_s"], "wall_s": time.perf_counter() - tick, "parameters": net.num_parameters()}
 
     run(3)  # warm-up: allocator, kernels

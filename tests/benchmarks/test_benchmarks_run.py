@@ -1,0 +1,35 @@
+"""The benchmark scripts still run against the current code (at a token size: no timing is checked
+here; `make bench` measures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str, output: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--output", str(output)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(output.read_text())
+
+
+def test_overhead_benchmark_runs(tmp_path: Path) -> None:
+    result = _run("overhead.py", "--repeats", "1", "--epochs", "2", "--workloads", "digits", "--no-warmup",
+                  output=tmp_path / "overhead.json")
+    assert "digits" in json.dumps(result)
+
+
+def test_lm_benchmark_runs(tmp_path: Path, data_dir: Path) -> None:
+    if not (data_dir / "tinyshakespeare" / "input.txt").is_file():
+        pytest.skip("Tiny Shakespeare not in KILN_DATA")
+    result = _run("lm.py", "--iterations", "2", "--repeats", "1", output=tmp_path / "lm.json")
+    assert result["training"]["tokens_per_s"] > 0
