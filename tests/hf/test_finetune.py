@@ -110,3 +110,20 @@ def test_example_config_on_an_sst2_slice(cli, tiny_bert: Path, data_dir: Path, t
     saved = read_json(tmp_path / "run" / "model" / "model.json")["config"]
     assert saved["model"]["path"] == str(tiny_bert) and saved["trainer"]["learning_rate"] == 2e-5
     assert read_json(tmp_path / "run" / "data_report.json")["rows"]["test"] == 872
+
+
+def test_bf16_and_accumulation_reach_hf_fine_tuning(hf_config, tmp_path: Path) -> None:
+    """The shared trainer options apply to a Hugging Face checkpoint too; a killed run resumes exactly."""
+    config = hf_config(trainer={"epochs": 2, "precision": "bf16", "gradient_accumulation": 2})
+    full = kiln.train(config, output=tmp_path / "full")
+    assert all(np.isfinite(row["train_loss"]) for row in full.history)
+
+    def kill(trainer: Any, row: dict[str, Any]) -> None:
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        kiln.train(config, output=tmp_path / "killed", callbacks=[kill])
+    resumed = kiln.train(config, resume=tmp_path / "killed")
+    for key, value in full.net.state_dict().items():
+        assert np.array_equal(value.float().numpy(), resumed.net.state_dict()[key].float().numpy()), key

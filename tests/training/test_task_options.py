@@ -81,11 +81,15 @@ def _history(model: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("option", list(OPTIONS))
 @pytest.mark.parametrize("task", TASKS)
 def test_option_trains_and_resumes_exactly(task: str, option: str, texts: dict[str, Path], tmp_path: Path) -> None:
-    config = _config(task, texts, OPTIONS[option])
-    full = kiln.train(config, output=tmp_path / "full")
-    assert all(math.isfinite(row["train_loss"]) for row in full.history)
+    full = _check_resume(_config(task, texts, OPTIONS[option]), tmp_path)
     if option == "early_stopping":  # min_delta 10 can never be met: patience 1 stops after round 2
         assert len(full.history) == 2
+
+
+def _check_resume(config: dict[str, Any], tmp_path: Path) -> Any:
+    """Train uninterrupted, and killed after round 1 then resumed: the same history and weights."""
+    full = kiln.train(config, output=tmp_path / "full")
+    assert all(math.isfinite(row["train_loss"]) for row in full.history)
     with pytest.raises(_Killed):
         kiln.train(config, output=tmp_path / "killed", callbacks=[_kill_after_first_round])
     resumed = kiln.train(config, resume=tmp_path / "killed")
@@ -93,6 +97,7 @@ def test_option_trains_and_resumes_exactly(task: str, option: str, texts: dict[s
     expected = _state(full)
     for key, value in _state(resumed).items():
         assert torch.equal(value, expected[key]), key
+    return full
 
 
 class _Snapshot(Callback):
@@ -116,3 +121,10 @@ def test_freeze_embeddings_keeps_them_in_every_task(task: str, texts: dict[str, 
     for key in embeddings:
         assert torch.equal(snapshot.before[key], after[key]), key
     assert any(not torch.equal(v, after[k]) for k, v in snapshot.before.items() if k not in embeddings)  # the rest trained
+
+
+
+@pytest.mark.slow  # torch.compile takes about a minute per run on a small CPU
+@pytest.mark.parametrize("task", ["supervised", "language_modeling"])
+def test_compile_trains_and_resumes_exactly(task: str, texts: dict[str, Path], tmp_path: Path) -> None:
+    _check_resume(_config(task, texts, {"compile": True}), tmp_path)
