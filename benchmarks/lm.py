@@ -1,6 +1,6 @@
 """Language-model throughput: training tokens/s, and generation tokens/s with and without the KV cache.
 
-* training: kiln's own loop (``kiln.lm.train.LMTrainer``) on Tiny Shakespeare with the model of
+* training: kiln's one loop (``kiln.training.Trainer`` with ``SampledTask``) on Tiny Shakespeare with the model of
   ``examples/shakespeare_gpt.yaml`` (char-level, 4 layers, d_model 128, block 64, batch 12). One short
   untimed warm-up run, then ``--iterations`` timed iterations; tokens/s is the trainer's own figure
   (batch x block tokens per iteration over the time of the training steps; the one validation pass
