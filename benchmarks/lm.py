@@ -107,12 +107,10 @@ def bench_generation(model_cfg: Any, vocab: int, new_tokens: int, repeats: int) 
 
 
 def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from kiln.console import console as make_console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 120))
+    console = make_console()  # off a terminal: nothing wrapped at 80 columns
     config = load_lm_config(EXAMPLE)
     if not os.path.isfile(config.data.train or ""):
         console.print(f"[red]{config.data.train} not found (set KILN_DATA)[/]")

@@ -57,7 +57,6 @@ os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ["KILN_THREADS"] = str(_THREADS)
 
 import gc  # noqa: E402
-import importlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -151,42 +150,43 @@ def prepare(config_dict: dict[str, Any]) -> Prepared:
     return Prepared(config, pre, train.inputs, train.targets[out.name], len(train))
 
 
-def _trainer_class() -> Any:
-    for module in ("kiln.training.trainer", "kiln.train.trainer"):  # the package was renamed once
-        try:
-            cls = importlib.import_module(module).Trainer
-        except (ImportError, AttributeError):
-            continue
-        if callable(getattr(cls, "_train_epoch", None)):
-            return cls
-    return None
-
-
 @contextmanager
 def _cpu_per_epoch(sink: list[float]) -> Iterator[None]:
-    """Record process CPU time of each `Trainer._train_epoch` call (the span `epoch_time` covers).
+    """Record process CPU time of each training pass: `Trainer._round` less the validation inside it
+    (`kiln.supervised.task.evaluate_split`), the span `epoch_time` covers.
 
-    Read-only instrumentation: the method is wrapped for the duration of one kiln.train call and
-    restored after. If the trainer's layout changes, kiln's CPU column is simply left empty.
+    Read-only instrumentation: both functions are wrapped for one kiln.train call and restored
+    after. If the trainer's layout changes, kiln's CPU column is simply left empty.
     """
-    cls = _trainer_class()
-    if cls is None:
+    try:
+        from kiln.supervised import task as table_task
+        from kiln.training.trainer import Trainer
+        round_fn, evaluate = Trainer._round, table_task.evaluate_split
+    except (ImportError, AttributeError):
         yield
         return
-    original = cls._train_epoch
+    inside_validation = [0.0]
 
-    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_round(self: Any, *args: Any, **kwargs: Any) -> Any:
+        inside_validation[0] = 0.0
         start = time.process_time()
         try:
-            return original(self, *args, **kwargs)
+            return round_fn(self, *args, **kwargs)
         finally:
-            sink.append(time.process_time() - start)
+            sink.append(time.process_time() - start - inside_validation[0])
 
-    cls._train_epoch = timed
+    def timed_evaluate(*args: Any, **kwargs: Any) -> Any:
+        start = time.process_time()
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            inside_validation[0] += time.process_time() - start
+
+    Trainer._round, table_task.evaluate_split = timed_round, timed_evaluate
     try:
         yield
     finally:
-        cls._train_epoch = original
+        Trainer._round, table_task.evaluate_split = round_fn, evaluate
 
 
 def run_kiln(config_dict: dict[str, Any]) -> Run:
@@ -369,12 +369,10 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
 
 
 def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from kiln.console import console as make_console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:  # piped or redirected (e.g. CI logs): don't squeeze the table into 80 columns
-        console = Console(width=max(console.width, 120))
+    console = make_console()  # off a terminal: nothing wrapped at 80 columns
     names = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
