@@ -48,3 +48,9 @@ def test_config_layer_and_help_do_not_load_torch() -> None:
     help_run = "sys.argv = ['kiln', '--help']\nimport kiln.cli\ntry:\n    kiln.cli.main()\nexcept SystemExit:\n    pass"
     loaded = _modules_after(help_run)
     assert "torch" not in loaded and "pandas" not in loaded
+
+
+def test_the_api_loads_without_scikit_learn_scipy_or_matplotlib() -> None:
+    """Loading and predicting need none of them; they load when metrics, splits or plots are computed."""
+    loaded = _modules_after("import kiln.api")
+    assert not loaded & {"sklearn", "scipy", "matplotlib"}

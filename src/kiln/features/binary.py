@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from kiln.errors import KilnError
-from kiln.evaluate.metrics import classification_metrics
 from kiln.features import FEATURES
 from kiln.features._classes import (
     check_classes,
@@ -93,6 +92,8 @@ class BinaryFeature(Feature):
         return decode_classes(self.name, self.probabilities(logits), self.classes)
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        from kiln.evaluate.metrics import classification_metrics  # scikit-learn loads only when metrics are computed
+
         loss = float(self.loss(logits, target))
         return classification_metrics(target.long().cpu().numpy(), self.probabilities(logits), self.classes, loss=loss)
 

@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kiln.evaluate.metrics import classification_metrics
 from kiln.features import FEATURES
 from kiln.features._classes import (
     check_classes,
@@ -82,6 +81,8 @@ class CategoryFeature(Feature):
         return decode_classes(self.name, self.probabilities(logits), self.vocab)
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        from kiln.evaluate.metrics import classification_metrics  # scikit-learn loads only when metrics are computed
+
         loss = float(self.loss(logits, target))
         return classification_metrics(target.cpu().numpy(), self.probabilities(logits), self.vocab, loss=loss)
 

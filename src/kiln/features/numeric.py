@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kiln.evaluate.metrics import regression_metrics
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
 
@@ -106,6 +105,8 @@ class NumericFeature(Feature):
         return {f"{self.name}_prediction": self._denormalise(logits)}
 
     def metrics(self, logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+        from kiln.evaluate.metrics import regression_metrics  # scikit-learn loads only when metrics are computed
+
         loss = float(self.loss(logits, target))
         return regression_metrics(self._denormalise(target), self._denormalise(logits), loss=loss)
 
