@@ -214,3 +214,50 @@ def test_format_metrics_table_per_feature_and_flat_input() -> None:
     flat = format_metrics_table(reg)
     assert [c.header for c in flat.columns] == ["metric", "value"]
     assert "0.3750" in _render(flat)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+def test_classification_scores_equal_scikit_learn(n_classes: int) -> None:
+    """The confusion-matrix scores match scikit-learn's, including classes never predicted or absent."""
+    from sklearn import metrics as skm
+
+    from kiln.evaluate.metrics import classification_metrics
+
+    rng = np.random.default_rng(n_classes)
+    for trial in range(30):
+        n = int(rng.integers(1, 60))
+        y = rng.integers(0, n_classes, size=n)
+        proba = rng.dirichlet(np.ones(n_classes) * (0.2 if trial % 2 else 1.0), size=n)
+        pred = proba.argmax(1)
+        got = classification_metrics(y, proba, [f"c{k}" for k in range(n_classes)])
+        average = {"average": "binary", "pos_label": 1} if n_classes == 2 else {"average": "macro", "labels": list(range(n_classes))}
+        assert got["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+        assert got["precision"] == pytest.approx(skm.precision_score(y, pred, zero_division=0, **average))
+        assert got["recall"] == pytest.approx(skm.recall_score(y, pred, zero_division=0, **average))
+        assert got["f1"] == pytest.approx(skm.f1_score(y, pred, zero_division=0, **average))
+        p, r, f, s = skm.precision_recall_fscore_support(y, pred, labels=list(range(n_classes)), average=None, zero_division=0)
+        for k in range(n_classes):
+            assert got["per_class"][f"c{k}"] == pytest.approx({"precision": p[k], "recall": r[k], "f1": f[k], "support": s[k]})
+        assert got["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=list(range(n_classes))).tolist()
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_roc_auc_equals_scikit_learn_with_ties(n_classes: int) -> None:
+    from sklearn import metrics as skm
+
+    from kiln.evaluate.metrics import classification_metrics
+
+    rng = np.random.default_rng(10 + n_classes)
+    for _ in range(30):
+        n = int(rng.integers(4, 80))
+        y = rng.integers(0, n_classes, size=n)
+        if np.unique(y).size < 2:
+            continue
+        proba = np.round(rng.dirichlet(np.ones(n_classes), size=n), 1)  # rounding makes ties
+        proba = proba / proba.sum(1, keepdims=True)
+        got = classification_metrics(y, proba, [f"c{k}" for k in range(n_classes)])["roc_auc"]
+        if n_classes == 2:
+            expected = skm.roc_auc_score(y, proba[:, 1])
+        else:
+            expected = np.mean([skm.roc_auc_score(y == k, proba[:, k]) for k in np.unique(y)])
+        assert got == pytest.approx(expected)
