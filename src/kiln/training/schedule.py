@@ -32,11 +32,14 @@ def lr_factor(schedule: Any, step: int, total: int, base_lr: float) -> float:
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, cfg: Any, total_steps: int) -> tuple[Scheduler, str]:
-    """Return (scheduler, when): when is "step" (after every optimizer step), "round" or "plateau"."""
+    """Return (scheduler, when): when is "step" (after every optimizer step), "round", "plateau" or
+    "never" (a constant rate)."""
     sched = cfg.lr_schedule
     if sched.type == "step":
         return StepLR(optimizer, step_size=sched.step_size, gamma=sched.gamma), "round"
     if sched.type == "plateau":
         return ReduceLROnPlateau(optimizer, factor=sched.factor, patience=sched.patience, min_lr=sched.min_lr), "plateau"
     base = cfg.learning_rate
-    return LambdaLR(optimizer, lambda step: lr_factor(sched, step, total_steps, base)), "step"
+    scheduler = LambdaLR(optimizer, lambda step: lr_factor(sched, step, total_steps, base))
+    constant = sched.type == "none" and sched.warmup_steps(total_steps) == 0
+    return scheduler, "never" if constant else "step"  # a constant rate needs no per-step update
