@@ -10,6 +10,7 @@ from kiln.config import Section, expand_path, validate
 from kiln.features import FEATURES
 from kiln.models import MODELS
 from kiln.training.config import EpochTrainerConfig
+from kiln.training.distributed import BackendConfig
 
 TASK = "supervised"
 
@@ -80,6 +81,7 @@ class SupervisedConfig(Section):
     output_features: list[FeatureSpec] = Field(min_length=1)  # type: ignore[valid-type]
     model: ModelSpec = Field(default_factory=lambda: MODELS.get("mlp").Config(type="mlp"))  # type: ignore[valid-type]
     trainer: EpochTrainerConfig = EpochTrainerConfig()
+    backend: BackendConfig = BackendConfig()  # local | torchrun | ray data parallelism (docs/scale-out.md)
 
     @model_validator(mode="after")
     def _features(self) -> "SupervisedConfig":

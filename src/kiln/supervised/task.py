@@ -18,6 +18,7 @@ from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import split_indices
 from kiln.errors import KilnError
 from kiln.features import Feature
+from kiln.io import read_json
 from kiln.models import build_network
 from kiln.monitor.stats import write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
@@ -25,6 +26,7 @@ from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.training import Run, Trainer
+from kiln.training.distributed import all_sum, in_worker, is_main, launch, shard_rows
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
@@ -58,10 +60,21 @@ class TableTask:
         data, size, accumulate = self.train, self.batch_size, self.cfg.gradient_accumulation
         self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1))
         self.seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}
+        self.seen_rows: list[torch.Tensor] = []
         order = self.order.to(self.device)
         starts = range(0, len(data), size)
         for i in range(0, len(starts), accumulate):
-            yield [data.take(order[s : s + size]) for s in starts[i : i + accumulate]]
+            yield [self._batch(order[s : s + size]) for s in starts[i : i + accumulate]]
+
+    def _batch(self, rows: torch.Tensor) -> TensorData:
+        """The rows of a global batch this rank trains on (all of them unless data-parallel)."""
+        mine, scale = shard_rows(rows)
+        batch = self.train.take(mine)
+        if scale != 1.0:
+            batch.grad_scale = scale  # type: ignore[attr-defined]  # read by the Trainer
+        if scale != 0.0:
+            self.seen_rows.append(mine)
+        return batch
 
     def loss(self, net: torch.nn.Module, batch: TensorData) -> tuple[torch.Tensor, float]:
         logits = net(batch.inputs)
@@ -69,6 +82,8 @@ class TableTask:
         loss = first.loss(logits[first.name], batch.targets[first.name])
         for f in self.outputs[1:]:
             loss = loss + f.loss(logits[f.name], batch.targets[f.name])
+        if getattr(batch, "grad_scale", 1.0) == 0.0:  # a placeholder row on a rank with no rows in this batch
+            return loss, 0.0
         for f in self.outputs:
             self.seen[f.name].append(logits[f.name].detach())
         return loss, len(batch.targets[first.name])
@@ -76,11 +91,11 @@ class TableTask:
     def end_round(self, trainer: "TrainerType", round_index: int, round_time: float) -> dict[str, Any]:
         tick = time.perf_counter()
         row: dict[str, Any] = {"epoch": round_index + 1}
-        order = self.order.to(self.device)
+        rows = torch.cat(self.seen_rows)
         for f in self.outputs:
-            name, value = f.running_metric(torch.cat(self.seen[f.name]).float(), self.train.targets[f.name][order])
+            name, value = f.running_metric(torch.cat(self.seen[f.name]).float(), self.train.targets[f.name][rows])
             tag = "train" if len(self.outputs) == 1 else f"train_{f.name}"
-            row[f"{tag}_{name}"] = float(value) / len(self.train)
+            row[f"{tag}_{name}"] = all_sum([float(value)], trainer.device)[0] / len(self.train)
         self.seen = {}
         row["epoch_time"] = round_time + time.perf_counter() - tick  # the training pass, before validation
         if self.validation is not None:
@@ -172,6 +187,9 @@ def train(
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if config.backend.type != "local" and not in_worker():
+        return _train_data_parallel(config, data, output, resume, from_model, progress, callbacks)
+    main = is_main()
     base = None
     if from_model is not None:
         config, base = _from_model(config, from_model)
@@ -188,19 +206,51 @@ def train(
         pre, net = fresh(config, frames["train"])
     tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
     model = Model(config, pre, net)
-    run.create()
-    if saved is None:
-        model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
+    if main:  # data-parallel workers other than rank 0 write nothing
+        run.create()
+        if saved is None:
+            model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
     trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
     task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
     model.net = trainer.net
+    if not main:
+        return model
     model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round
+    if trainer.world > 1:
+        report["backend"] = {"type": config.backend.type, "workers": trainer.world}
     run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
     write_training_stats(run.model_dir, model, frames["train"])  # reference for drift monitoring
     return model
+
+
+def _train_data_parallel(config: SupervisedConfig, data: DataArg, output: str | Path | None, resume: str | Path | None,
+                         from_model: str | Path | None, progress: bool | str, callbacks: Sequence[Any]) -> Model:
+    """Run `train` on every worker of `config.backend` (rank 0 writes the run directory), then load its result."""
+    if callbacks:
+        raise KilnError(f"callbacks= run in the training process and are not supported with backend.type "
+                        f"{config.backend.type}; use backend.type local")
+    run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)  # checks a resume first
+    run_dir = run.dir.resolve()
+    for field in ("train", "validation", "test"):  # workers may start in another directory (Ray)
+        value = getattr(config.data, field)
+        if value and not value.startswith("sklearn:") and Path(value).exists():
+            setattr(config.data, field, str(Path(value).resolve()))
+    where = {"resume": str(run_dir)} if resume is not None else {"output": str(run_dir)}
+    launch(config.backend, _worker_train, (config, data, where, from_model, progress))
+    model = Model.load(run_dir)
+    model.run_dir = run_dir
+    model.metrics = read_json(run_dir / "metrics.json")
+    model.history = pd.read_csv(run_dir / "history.csv").to_dict("records")
+    return model
+
+
+def _worker_train(config: SupervisedConfig, data: DataArg, where: dict[str, str], from_model: str | Path | None,
+                  progress: bool | str) -> None:
+    """One data-parallel worker (kiln.training.distributed.launch): the local training path."""
+    train(config, data, output=where.get("output"), resume=where.get("resume"), from_model=from_model, progress=progress)
 
 
 def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
