@@ -20,35 +20,7 @@ import kiln
 from kiln.errors import KilnError
 from kiln.training.distributed import BackendConfig, shard_rows
 
-
-def table(path: Path, rows: int = 203) -> Path:
-    """A small numeric + category table; 203 rows so the last batch does not split evenly."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 3))
-    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": rng.choice(["p", "q", "r"], rows),
-                          "y": np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "yes", "no")})
-    frame.to_csv(path, index=False)
-    return path
-
-
-def config(data: Path, backend: dict | None = None, epochs: int = 3, **trainer: object) -> dict:
-    cfg = {
-        "data": {"train": str(data), "split": {"validation": 0.2, "test": 0.1}},
-        "input_features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"},
-                           {"name": "c", "type": "category"}],
-        "output_features": [{"name": "y", "type": "binary"}],
-        "model": {"type": "mlp", "hidden": [16], "dropout": 0.0},
-        "trainer": {"epochs": epochs, "batch_size": 20, "learning_rate": 0.01, "seed": 3, **trainer},
-    }
-    if backend:
-        cfg["backend"] = backend
-    return cfg
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(run_dir / "model" / "weights.safetensors"))
+from dp_helpers import config, table, weights
 
 
 def test_shard_rows_is_identity_in_one_process() -> None:
@@ -83,9 +55,9 @@ def _checkpoint_round(run_dir: Path) -> int:
 
 
 def test_kill_minus_9_then_resume_finishes(tmp_path: Path) -> None:
-    data = table(tmp_path / "t.csv", rows=2000)
+    data = table(tmp_path / "t.csv", rows=800)
     cfg_path = tmp_path / "cfg.yaml"
-    cfg_path.write_text(yaml.safe_dump(config(data, {"type": "torchrun", "workers": 2}, epochs=20, batch_size=16)))
+    cfg_path.write_text(yaml.safe_dump(config(data, {"type": "torchrun", "workers": 2}, epochs=12, batch_size=8)))
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "kiln", "train", str(cfg_path), "-o", str(run_dir), "-q"],
@@ -97,10 +69,10 @@ def test_kill_minus_9_then_resume_finishes(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and both workers
     proc.wait()
     done = _checkpoint_round(run_dir)
-    assert 1 <= done < 20
+    assert 1 <= done < 12
     model = kiln.train(yaml.safe_load(cfg_path.read_text()), resume=run_dir)
-    assert len(model.history) == 20 and model.history[0]["epoch"] == 1
-    assert _checkpoint_round(run_dir) == 20
+    assert len(model.history) == 12 and model.history[0]["epoch"] == 1
+    assert _checkpoint_round(run_dir) == 12
 
 
 def test_worker_error_is_one_line(tmp_path: Path) -> None:
@@ -115,3 +87,13 @@ def test_worker_error_is_one_line(tmp_path: Path) -> None:
 def test_backend_config_rejects_unknown_type() -> None:
     with pytest.raises(ValueError):
         BackendConfig(type="mpi")  # type: ignore[arg-type]
+
+
+def test_missing_ray_is_one_line_cli_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from cli_helpers import one_line_error, run_cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config(table(tmp_path / "t.csv"), {"type": "ray", "workers": 2})))
+    one_line_error(run_cli(capsys, monkeypatch, "train", cfg, "-o", tmp_path / "run"), "needs Ray", "pip install 'kiln[ray]'")
