@@ -16,6 +16,7 @@ import torch
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import split_indices
+from kiln.data.streaming import StreamingTable
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.io import read_json
@@ -41,8 +42,9 @@ class TableTask:
 
     unit = "epoch"
 
-    def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any) -> None:
-        self.outputs, self.cfg = list(outputs), cfg
+    def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any,
+                 shuffle: bool = True) -> None:
+        self.outputs, self.cfg, self.shuffle = list(outputs), cfg, shuffle
         self.train, self.validation = train, validation
         self.has_validation = validation is not None
         self.batch_size = len(train) if cfg.batch_size == "full" else min(int(cfg.batch_size), len(train))
@@ -58,7 +60,8 @@ class TableTask:
 
     def round_steps(self, round_index: int, first_step: int) -> Iterator[list[TensorData]]:
         data, size, accumulate = self.train, self.batch_size, self.cfg.gradient_accumulation
-        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1))
+        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1)) \
+            if self.shuffle else torch.arange(len(data))
         self.seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}
         self.seen_rows: list[torch.Tensor] = []
         order = self.order.to(self.device)
@@ -105,11 +108,16 @@ class TableTask:
 
 def evaluate_split(net: torch.nn.Module, outputs: Sequence[Feature], data: TensorData, batch_size: int, prefix: str) -> dict[str, float]:
     """Loss and scalar metrics over a whole split, as flat history columns."""
-    logits = predict_logits(net, data, batch_size)
+    return metrics_row(outputs, predict_logits(net, data, batch_size), data.targets, prefix)
+
+
+def metrics_row(outputs: Sequence[Feature], logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                prefix: str) -> dict[str, float]:
+    """Flat history columns (`validation_loss`, `validation_accuracy`, ...) from a split's logits."""
     row: dict[str, float] = {}
     total = 0.0
     for feature in outputs:
-        metrics = feature.metrics(logits[feature.name], data.targets[feature.name].cpu())
+        metrics = feature.metrics(logits[feature.name], targets[feature.name].cpu())
         total += metrics["loss"]
         tag = prefix if len(outputs) == 1 else f"{prefix}_{feature.name}"
         row.update({f"{tag}_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "loss"})
@@ -152,11 +160,17 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     return frames, reports
 
 
-def fresh(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
-    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split (a frame, or streamed in one pass) and a new
+    network (from pre-trained weights if named)."""
     pre = Preprocessor(config)
     source = attach_tokenizer(config, pre)
-    pre.fit(train)
+    if isinstance(train, StreamingTable):
+        from kiln.supervised.streaming import fit_streaming
+
+        pre.streamed = fit_streaming(pre, train)  # type: ignore[attr-defined]  # (rows, reference sample)
+    else:
+        pre.fit(train)
     net = build_network(config.model, pre.inputs, pre.outputs)
     if source is not None:
         load_encoder_weights(net, config, source)
@@ -195,7 +209,13 @@ def train(
         config, base = _from_model(config, from_model)
     run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)
     device = run.start(config.trainer)
-    frames, report = load_splits(config, data)
+    streaming = config.data.streaming
+    if streaming and data is not None:
+        raise KilnError("data.streaming reads data.train from a file; pass a path, not a DataFrame")
+    frames, report = ({}, {}) if streaming else load_splits(config, data)
+    if streaming:
+        cleaner = Preprocessor(config)  # cleaning is stateless: any instance's features will do
+        table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs)
     saved = run.saved_meta()
     if base is not None:
         pre, net = base.preprocessor, base.net
@@ -203,20 +223,30 @@ def train(
         pre = Preprocessor(config).load_state(saved["preprocessing"])
         net = build_network(config.model, pre.inputs, pre.outputs)
     else:
-        pre, net = fresh(config, frames["train"])
-    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        pre, net = fresh(config, table if streaming else frames["train"])
+    if streaming:  # preprocessing fitted in one pass; epochs, validation and test read the files again
+        from kiln.supervised.streaming import StreamTask, fit_streaming, split_metrics
+
+        rows, frames["train"] = getattr(pre, "streamed", None) or fit_streaming(pre, table)  # one pass: fit or count
+        report = {"streaming": True, "train_rows": rows, **table.counts, "duplicates_dropped": "not checked when streaming"}
+        task: TableTask = StreamTask(pre.outputs, pre, table, rows, config.trainer, config.data)
+    else:
+        tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
     model = Model(config, pre, net)
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
         if saved is None:
             model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
     trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
-    task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
     model.net = trainer.net
     if not main:
         return model
-    model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
+    if streaming:
+        model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
+    else:
+        model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round
     if trainer.world > 1:
