@@ -114,9 +114,9 @@ def _spawned(local_rank: int, world: int, port: int, fn: Callable[..., Any], arg
     _die_with_parent()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(local_rank))
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and torch.cuda.device_count() >= world  # nccl: one GPU per worker
     if cuda:
-        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", rank=local_rank, world_size=world)
     _run_worker(fn, args, errors)
 
