@@ -113,6 +113,13 @@ def train(cfg: dict[str, Any], folder: Path, name: str) -> dict[str, Any]:
             "validation_accuracy": metrics["validation"]["accuracy"], "final_weights": str(run_dir / "model")}
 
 
+def max_weight_difference(a: str, b: str) -> float:
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(f"{a}/weights.safetensors"), load_file(f"{b}/weights.safetensors")
+    return max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the streamed table (issue: 10,000,000)")
@@ -133,6 +140,7 @@ def main() -> None:
         "rows": args.rows, "epochs": args.epochs, "file_mib": big.stat().st_size / 2**20, "generate_s": generated,
         "streaming": stream, "compare_rows": args.compare_rows, "one_worker": one, "two_workers": two,
         "two_over_one_wall": two["wall_s"] / one["wall_s"],
+        "max_abs_weight_difference_1_vs_2_workers": max_weight_difference(one["final_weights"], two["final_weights"]),
         "load_average": os.getloadavg(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "command": " ".join(["benchmarks/scale.py", *sys.argv[1:]]),
     }
@@ -142,7 +150,7 @@ def main() -> None:
         print(f"{name:<28} {rows:>10,} {r['wall_s']:>8.1f} {r['train_rows_per_s']:>13,.0f} {r['peak_rss_mib']:>13.0f} "
               f"{r['validation_accuracy']:>8.4f}")
     print(f"2 workers / 1 worker wall time: {result['two_over_one_wall']:.2f}  (load average {os.getloadavg()[0]:.2f}, "
-          f"{os.cpu_count()} cores)")
+          f"{os.cpu_count()} cores); max |weight difference| {result['max_abs_weight_difference_1_vs_2_workers']:.2e}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")

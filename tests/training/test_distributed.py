@@ -54,6 +54,7 @@ def _checkpoint_round(run_dir: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # ~45 s: two launches of 2 workers (make test-slow)
 def test_kill_minus_9_then_resume_finishes(tmp_path: Path) -> None:
     data = table(tmp_path / "t.csv", rows=800)
     cfg_path = tmp_path / "cfg.yaml"

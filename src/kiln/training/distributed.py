@@ -91,14 +91,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
-def _threads_per_worker(workers: int) -> None:
-    if "KILN_THREADS" not in os.environ:
-        os.environ["KILN_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+def _threads_per_worker(workers: int) -> str:
+    """Torch threads for each worker: $KILN_THREADS, else the cores shared out (trainer.threads wins)."""
+    return os.environ.get("KILN_THREADS") or str(max(1, (os.cpu_count() or 1) // workers))
 
 
-def _run_worker(fn: Callable[..., Any], args: tuple, errors: str, own_group: bool = True) -> None:
+def _run_worker(fn: Callable[..., Any], args: tuple, errors: str, threads: str, own_group: bool = True) -> None:
     """Run the task in an initialised process group; a KilnError is written for the launcher to show."""
     os.environ["KILN_WORKER"] = "1"
+    os.environ["KILN_THREADS"] = threads
     try:
         fn(*args)
     except KilnError as exc:
@@ -110,7 +111,7 @@ def _run_worker(fn: Callable[..., Any], args: tuple, errors: str, own_group: boo
             dist.destroy_process_group()
 
 
-def _spawned(local_rank: int, world: int, port: int, fn: Callable[..., Any], args: tuple, errors: str) -> None:
+def _spawned(local_rank: int, world: int, port: int, fn: Callable[..., Any], args: tuple, errors: str, threads: str) -> None:
     _die_with_parent()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(local_rank))
@@ -118,7 +119,7 @@ def _spawned(local_rank: int, world: int, port: int, fn: Callable[..., Any], arg
     if cuda:
         torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", rank=local_rank, world_size=world)
-    _run_worker(fn, args, errors)
+    _run_worker(fn, args, errors, threads)
 
 
 def _first_error(errors: str) -> str | None:
@@ -128,21 +129,22 @@ def _first_error(errors: str) -> str | None:
 
 def launch(backend: BackendConfig, fn: Callable[..., Any], args: tuple) -> None:
     """Run `fn(*args)` on every worker of `backend` and wait; a worker's failure is one KilnError."""
-    _threads_per_worker(backend.workers)
+    threads = _threads_per_worker(backend.workers)
     with tempfile.TemporaryDirectory(prefix="kiln-workers-") as errors:
         if backend.type == "ray":
             from kiln.training.ray_backend import run_on_ray
 
-            run_on_ray(backend, fn, args, errors, _first_error)
+            threads = os.environ.get("KILN_THREADS") or str(max(1, int(backend.resources_per_worker.cpu)))
+            run_on_ray(backend, fn, args, errors, threads, _first_error)
             return
-        _spawn(backend.workers, fn, args, errors)
+        _spawn(backend.workers, fn, args, errors, threads)
 
 
-def _spawn(workers: int, fn: Callable[..., Any], args: tuple, errors: str) -> None:
+def _spawn(workers: int, fn: Callable[..., Any], args: tuple, errors: str, threads: str) -> None:
     import torch.multiprocessing as mp
 
     try:
-        mp.start_processes(_spawned, args=(workers, _free_port(), fn, args, errors), nprocs=workers,
+        mp.start_processes(_spawned, args=(workers, _free_port(), fn, args, errors, threads), nprocs=workers,
                            join=True, start_method="spawn")
     except mp.ProcessExitedException as exc:
         message = _first_error(errors)

@@ -3,7 +3,6 @@ the process group Ray sets up: gloo on CPU, nccl on GPU). Ray is an optional ext
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -54,7 +53,7 @@ def check_resources(ray: Any, backend: "BackendConfig") -> None:
                         f"{backend.resources_per_worker.model_dump()} cannot be met: {'; '.join(short)}")
 
 
-def run_on_ray(backend: "BackendConfig", fn: Callable[..., Any], args: tuple, errors: str,
+def run_on_ray(backend: "BackendConfig", fn: Callable[..., Any], args: tuple, errors: str, threads: str,
                first_error: Callable[[str], str | None]) -> None:
     """Run `fn(*args)` on `backend.workers` Ray Train workers and wait for them."""
     ray = connect(backend)
@@ -64,11 +63,8 @@ def run_on_ray(backend: "BackendConfig", fn: Callable[..., Any], args: tuple, er
 
     from kiln.training.distributed import _run_worker
 
-    threads = os.environ.get("KILN_THREADS", "1")
-
     def loop(_: dict[str, Any]) -> None:
-        os.environ.setdefault("KILN_THREADS", threads)
-        _run_worker(fn, args, errors, own_group=False)
+        _run_worker(fn, args, errors, threads, own_group=False)
 
     gpu = backend.resources_per_worker.gpu
     trainer = TorchTrainer(
