@@ -141,8 +141,11 @@ def launch(backend: BackendConfig, fn: Callable[..., Any], args: tuple) -> None:
 
 
 def _spawn(workers: int, fn: Callable[..., Any], args: tuple, errors: str, threads: str) -> None:
+    import logging
+
     import torch.multiprocessing as mp
 
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)  # "Terminating process ...": ours is one line
     try:
         mp.start_processes(_spawned, args=(workers, _free_port(), fn, args, errors, threads), nprocs=workers,
                            join=True, start_method="spawn")
