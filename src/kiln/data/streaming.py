@@ -41,12 +41,18 @@ def open_dataset(path: str | Path) -> Any:
 
 def read_chunks(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The named columns of a table, `chunk_rows` rows at a time, in file order."""
+    import pyarrow.dataset as ds
+
     dataset = open_dataset(path)
     missing = [c for c in columns if c not in dataset.schema.names]
     if missing:
         raise KilnError(f"column(s) {missing} not found in {path}; it has: {', '.join(dataset.schema.names[:30])}")
     try:
-        for batch in dataset.to_batches(columns=list(columns), batch_size=chunk_rows):
+        # bounded memory: little read-ahead, and no pre-buffering (it keeps a whole Parquet file's column chunks)
+        options = {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)} \
+            if isinstance(dataset.format, ds.ParquetFileFormat) else {}
+        for batch in dataset.to_batches(columns=list(columns), batch_size=chunk_rows, batch_readahead=2,
+                                        fragment_readahead=1, **options):
             if batch.num_rows:
                 yield batch.to_pandas()
     except KilnError:
