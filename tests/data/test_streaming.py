@@ -11,12 +11,11 @@ import pytest
 import torch
 
 import kiln
-from kiln.data.preprocessor import Preprocessor
+from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.streaming import read_chunks, split_of
 from kiln.errors import KilnError
 from kiln.supervised.config import load_supervised_config
 from kiln.supervised.streaming import rebatch, shuffled
-from kiln.data.preprocessor import TensorData
 
 WORDS = ["good", "bad", "fine", "great", "awful", "ok", "nice", "poor"]
 
@@ -121,3 +120,12 @@ def test_streaming_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("{}\n")
     with pytest.raises(KilnError, match="data.streaming reads Parquet files or directories and .csv/.tsv files"):
         kiln.train(config({"train": str(bad)}, True), output=tmp_path / "run3")
+
+
+def test_streaming_resume_reuses_the_saved_preprocessing(tmp_path: Path) -> None:
+    paths = files(tmp_path)
+    cfg = config(paths, True)
+    cfg["trainer"]["epochs"] = 1
+    first = kiln.train(cfg, output=tmp_path / "run")
+    resumed = kiln.train(cfg, resume=tmp_path / "run")  # finished: the checkpoint says so, nothing is retrained
+    assert resumed.metrics == first.metrics and len(resumed.history) == 1
