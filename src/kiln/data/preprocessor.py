@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,14 @@ class TensorData:
 
     def take(self, index: torch.Tensor | slice) -> "TensorData":
         return TensorData({k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.targets.items()})
+
+    @staticmethod
+    def concat(parts: list["TensorData"]) -> "TensorData":
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        return TensorData({k: torch.cat([p.inputs[k] for p in parts]) for k in first.inputs},
+                          {k: torch.cat([p.targets[k] for p in parts]) for k in first.targets})
 
     def to(self, device: torch.device) -> "TensorData":
         if device.type == "cpu":
@@ -51,6 +60,24 @@ class Preprocessor:
         for feature in self.features:
             if not feature.fitted:  # a feature may arrive fitted (e.g. a pre-trained tokenizer)
                 feature.fit(frame[feature.name])
+        return self
+
+    def fit_stream(self, chunks: Iterable[pd.DataFrame]) -> "Preprocessor":
+        """`fit` in one pass over chunks of the training split (data.streaming): each feature merges
+        its statistics chunk by chunk (Feature.fit_partial / fit_finish)."""
+        todo = [f for f in self.features if not f.fitted]
+        labels: dict[str, set[str]] = {f.name: set() for f in self.outputs if f.type in ("binary", "category")}
+        rows = 0
+        for chunk in chunks:
+            rows += len(chunk)
+            for name, seen in labels.items():
+                seen.update(label_strings(chunk[name]).dropna().unique())
+            for feature in todo:
+                feature.fit_partial(chunk[feature.name])
+        for name, seen in labels.items():
+            check_classes(sorted(seen), name, f"the training split ({rows} row{'s' if rows != 1 else ''})")
+        for feature in todo:
+            feature.fit_finish()
         return self
 
     def transform(self, frame: pd.DataFrame, targets: bool = True, where: str = "data") -> TensorData:

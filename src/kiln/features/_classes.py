@@ -40,3 +40,10 @@ def decode_classes(name: str, proba: np.ndarray, classes: list[str]) -> dict[str
 def check_classes(classes: list[str], name: str, where: str = "the training data") -> None:
     if len(classes) < 2:
         raise KilnError(f"output '{name}' has a single class {classes} in {where}; a classifier needs at least two")
+
+
+def add_counts(counts: dict[str, int], values: pd.Series) -> dict[str, int]:
+    """Running value counts over chunks (streaming fits), in first-seen order."""
+    for value, n in values.value_counts(sort=False).items():
+        counts[value] = counts.get(value, 0) + int(n)
+    return counts

@@ -42,6 +42,17 @@ class Feature:
         """Learn state (scalers, vocabularies, label maps) from the training split."""
         self.fitted = True
 
+    def fit_partial(self, series: pd.Series) -> None:
+        """Streaming fit, one chunk of the training split at a time (data.streaming); `fit_finish`
+        ends it. This default keeps the chunks and fits once at the end; features whose statistics
+        merge (numeric, category, binary, word/char text) override it and keep only those."""
+        self._chunks = [*getattr(self, "_chunks", []), series]
+
+    def fit_finish(self) -> None:
+        chunks = getattr(self, "_chunks", [])
+        self.fit(pd.concat(chunks, ignore_index=True) if chunks else pd.Series([], dtype=object))
+        self._chunks = []
+
     def transform(self, series: pd.Series) -> torch.Tensor:
         raise TypeError(f"{self.type} feature cannot transform")  # pragma: no cover - abstract
 

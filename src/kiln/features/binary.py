@@ -11,12 +11,7 @@ import torch.nn.functional as F
 
 from kiln.errors import KilnError
 from kiln.features import FEATURES
-from kiln.features._classes import (
-    check_classes,
-    decode_classes,
-    encode_labels,
-    label_strings,
-)
+from kiln.features._classes import add_counts, check_classes, decode_classes, encode_labels, label_strings
 from kiln.features.base import Feature, FeatureConfig
 
 _POSITIVE_WORDS = ("1", "true", "yes", "y", "t", "positive", "pos", "spam")
@@ -40,8 +35,17 @@ class BinaryFeature(Feature):
         self.fill = 0.0
 
     def fit(self, series: pd.Series) -> None:
-        values = label_strings(series).dropna()
-        distinct = sorted(values.unique())
+        self._fit_counts(label_strings(series).dropna().value_counts().to_dict())
+
+    def fit_partial(self, series: pd.Series) -> None:
+        self._counts = add_counts(getattr(self, "_counts", {}), label_strings(series).dropna())
+
+    def fit_finish(self) -> None:
+        self._fit_counts(getattr(self, "_counts", {}))
+        self._counts = {}
+
+    def _fit_counts(self, counts: dict[str, int]) -> None:
+        distinct = sorted(counts)
         if len(distinct) > 2:
             raise KilnError(
                 f"binary feature '{self.name}' has {len(distinct)} distinct values {distinct[:5]}; use type: category"
@@ -54,7 +58,8 @@ class BinaryFeature(Feature):
             raise KilnError(f"binary feature '{self.name}': positive value '{positive}' not in data values {distinct}")
         negative = [v for v in distinct if v != positive]
         self.classes = [negative[0] if negative else f"not {positive}", positive]
-        self.fill = float((values == positive).mean() >= 0.5) if len(values) else 0.0
+        total = sum(counts.values())
+        self.fill = float(counts.get(positive, 0) / total >= 0.5) if total else 0.0
         self.fitted = True
 
     def _as_float(self, series: pd.Series) -> np.ndarray:

@@ -10,12 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from kiln.features import FEATURES
-from kiln.features._classes import (
-    check_classes,
-    decode_classes,
-    encode_labels,
-    label_strings,
-)
+from kiln.features._classes import add_counts, check_classes, decode_classes, encode_labels, label_strings
 from kiln.features.base import Feature, FeatureConfig
 
 UNSEEN = "<unseen>"
@@ -49,6 +44,15 @@ class CategoryFeature(Feature):
         counts = self._filled(series).value_counts()
         kept = sorted(counts.index[: self.config.max_categories])
         self.vocab = kept
+        self.fitted = True
+
+    def fit_partial(self, series: pd.Series) -> None:
+        self._counts = add_counts(getattr(self, "_counts", {}), self._filled(series))
+
+    def fit_finish(self) -> None:
+        ranked = sorted(getattr(self, "_counts", {}).items(), key=lambda kv: -kv[1])  # stable: ties keep first-seen order
+        self.vocab = sorted(value for value, _ in ranked[: self.config.max_categories])
+        self._counts = {}
         self.fitted = True
 
     def transform(self, series: pd.Series) -> torch.Tensor:

@@ -55,6 +55,46 @@ class NumericFeature(Feature):
         self.shift, self.scale = self._scaler(values.to_numpy())
         self.fitted = True
 
+    def fit_partial(self, series: pd.Series) -> None:
+        if not hasattr(self, "_moments"):
+            self._moments, self._sample = Moments(), Sample(SAMPLE_SIZE, seed=len(self.name))
+        values = series.astype("float64").to_numpy()
+        present = values[~np.isnan(values)]
+        self._moments.add(present, missing=len(values) - len(present))
+        if self._needs_sample():
+            self._sample.add(present)
+
+    def _needs_sample(self) -> bool:
+        preprocessing = self.preprocessing
+        strategy = getattr(getattr(preprocessing, "missing", None), "numeric", "median")
+        return strategy == "median" or bool(getattr(getattr(preprocessing, "outliers", None), "clip_quantiles", None))
+
+    def fit_finish(self) -> None:
+        """Exact mean/std/min/max from merged moments; the median fill and clipping quantiles from a
+        seeded uniform sample of SAMPLE_SIZE values (exact while the column has no more values)."""
+        moments, sample = getattr(self, "_moments", Moments()), getattr(self, "_sample", Sample(SAMPLE_SIZE))
+        clip = getattr(getattr(self.preprocessing, "outliers", None), "clip_quantiles", None)
+        if clip or moments.count == 0:
+            self.fit(pd.Series(sample.values(), dtype="float64"))  # the sample stands in for the column
+        else:
+            strategy = getattr(getattr(self.preprocessing, "missing", None), "numeric", "median")
+            self.fill = float({"median": lambda: np.median(sample.values()), "mean": lambda: moments.mean,
+                               "zero": lambda: 0.0}[strategy]())
+            moments.add(np.full(moments.missing, self.fill), missing=0)
+            self.shift, self.scale = self._scaler_from(moments)
+            self.fitted = True
+        del self._moments, self._sample
+
+    def _scaler_from(self, m: "Moments") -> tuple[float, float]:
+        mode = self.config.normalization
+        if mode == "zscore":
+            std = float(np.sqrt(m.m2 / m.count)) if m.count else 0.0
+            return m.mean, std if std > 1e-12 else 1.0
+        if mode == "minmax":
+            span = m.high - m.low
+            return m.low, span if span > 1e-12 else 1.0
+        return 0.0, 1.0
+
     def _scaler(self, values: np.ndarray) -> tuple[float, float]:
         mode = self.config.normalization
         if mode == "zscore":
@@ -112,3 +152,47 @@ class NumericFeature(Feature):
 
     def running_metric(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[str, torch.Tensor]:
         return "mae", (logits.squeeze(-1) - target).abs().sum() * self.scale
+
+
+SAMPLE_SIZE = 1_000_000  # values kept for a streaming median / quantiles
+
+
+class Moments:
+    """Count, mean, sum of squared deviations, min and max, merged chunk by chunk (Chan et al.)."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.m2, self.missing = 0, 0.0, 0.0, 0
+        self.low, self.high = float("inf"), float("-inf")
+
+    def add(self, values: np.ndarray, missing: int) -> None:
+        self.missing += missing
+        n = len(values)
+        if n == 0:
+            return
+        mean = float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
+
+
+class Sample:
+    """A seeded uniform sample of at most `size` values: each value gets a random key and the
+    smallest keys are kept (bottom-k), so the sample does not depend on how the data was chunked."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.rng = size, np.random.default_rng(seed)
+        self.kept, self.keys = np.empty(0), np.empty(0)
+
+    def add(self, values: np.ndarray) -> None:
+        self.kept = np.concatenate([self.kept, values])
+        self.keys = np.concatenate([self.keys, self.rng.random(len(values))])
+        if len(self.kept) > self.size:
+            top = np.argpartition(self.keys, self.size)[: self.size]
+            self.kept, self.keys = self.kept[top], self.keys[top]
+
+    def values(self) -> np.ndarray:
+        return self.kept

@@ -11,7 +11,7 @@ import torch
 
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
-from kiln.features.tokenizers import build_tokenizer, tokenizer_from_state
+from kiln.features.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_state
 
 _DIGIT = re.compile(r"\d")
 
@@ -54,6 +54,24 @@ class TextFeature(Feature):
     def fit(self, series: pd.Series) -> None:
         self.tokenizer.fit(self._texts(series))
         self.fitted = True
+
+    def fit_partial(self, series: pd.Series) -> None:
+        if type(self.tokenizer).fit is not Tokenizer.fit:  # subword tokenizers learn merges from all text
+            return super().fit_partial(series)
+        counts = self.tokenizer.count(self._texts(series))
+        if hasattr(self, "_counts"):
+            self._counts.update(counts)  # keeps first-seen order for ties, as one Counter over all text would
+        else:
+            self._counts = counts
+        return None
+
+    def fit_finish(self) -> None:
+        if not hasattr(self, "_counts"):
+            return super().fit_finish()
+        self.tokenizer.fit_counts(self._counts)
+        del self._counts
+        self.fitted = True
+        return None
 
     def transform(self, series: pd.Series) -> torch.Tensor:
         length = self.config.max_length

@@ -45,7 +45,13 @@ class Tokenizer:
         return text.lower() if self.lowercase else text
 
     def fit(self, texts: Iterable[str]) -> "Tokenizer":
-        counts = Counter(tok for text in texts for tok in self.split(self._prepare(text)))
+        return self.fit_counts(self.count(texts))
+
+    def count(self, texts: Iterable[str]) -> Counter[str]:
+        """Token counts of some texts; counts of successive chunks add up (streaming fit)."""
+        return Counter(tok for text in texts for tok in self.split(self._prepare(text)))
+
+    def fit_counts(self, counts: Counter[str]) -> "Tokenizer":
         common = counts.most_common(max(0, self.max_vocab - 2))
         self._set_vocab([PAD, UNK, *(t for t, n in common if n >= self.min_frequency)])
         return self

@@ -10,6 +10,7 @@ from kiln.config import Section, expand_path, validate
 from kiln.features import FEATURES
 from kiln.models import MODELS
 from kiln.training.config import EpochTrainerConfig
+from kiln.training.distributed import BackendConfig
 
 TASK = "supervised"
 
@@ -19,6 +20,7 @@ class SplitConfig(Section):
     test: float = Field(0.2, ge=0.0, lt=1.0)
     seed: int = 42
     stratify: bool = True
+    key: str | None = None  # data.streaming: a column whose stable hash assigns each row its split (default: the row number)
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitConfig":
@@ -33,6 +35,18 @@ class DataConfig(Section):
     test: str | None = None
     split: SplitConfig = SplitConfig()
     sample: float | None = Field(None, gt=0.0, le=1.0)  # keep this fraction of the training file (stratified, seeded)
+    shuffle: bool = True  # reshuffle the training rows every epoch (seeded; streaming: within shuffle_buffer rows)
+    streaming: bool = False  # read Parquet/CSV in chunks, never the whole table in memory (docs/scale-out.md)
+    chunk_rows: int = Field(65_536, ge=1)  # streaming: rows per read
+    shuffle_buffer: int = Field(100_000, ge=1)  # streaming: rows mixed by the bounded shuffle buffer
+
+    @model_validator(mode="after")
+    def _streamable(self) -> "DataConfig":
+        if self.streaming and self.sample is not None:
+            raise ValueError("data.sample is not supported with data.streaming; filter the file instead")
+        if self.streaming and self.train and self.train.startswith("sklearn:"):
+            raise ValueError("data.streaming reads Parquet or CSV files, not built-in sklearn: datasets")
+        return self
 
 
 class MissingConfig(Section):
@@ -80,6 +94,7 @@ class SupervisedConfig(Section):
     output_features: list[FeatureSpec] = Field(min_length=1)  # type: ignore[valid-type]
     model: ModelSpec = Field(default_factory=lambda: MODELS.get("mlp").Config(type="mlp"))  # type: ignore[valid-type]
     trainer: EpochTrainerConfig = EpochTrainerConfig()
+    backend: BackendConfig = BackendConfig()  # local | torchrun | ray data parallelism (docs/scale-out.md)
 
     @model_validator(mode="after")
     def _features(self) -> "SupervisedConfig":

@@ -16,8 +16,10 @@ import torch
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import split_indices
+from kiln.data.streaming import StreamingTable
 from kiln.errors import KilnError
 from kiln.features import Feature
+from kiln.io import read_json
 from kiln.models import build_network
 from kiln.monitor.stats import write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
@@ -25,6 +27,7 @@ from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.training import Run, Trainer
+from kiln.training.distributed import all_sum, in_worker, is_main, launch, shard_rows
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
@@ -39,8 +42,9 @@ class TableTask:
 
     unit = "epoch"
 
-    def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any) -> None:
-        self.outputs, self.cfg = list(outputs), cfg
+    def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any,
+                 shuffle: bool = True) -> None:
+        self.outputs, self.cfg, self.shuffle = list(outputs), cfg, shuffle
         self.train, self.validation = train, validation
         self.has_validation = validation is not None
         self.batch_size = len(train) if cfg.batch_size == "full" else min(int(cfg.batch_size), len(train))
@@ -56,12 +60,24 @@ class TableTask:
 
     def round_steps(self, round_index: int, first_step: int) -> Iterator[list[TensorData]]:
         data, size, accumulate = self.train, self.batch_size, self.cfg.gradient_accumulation
-        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1))
+        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1)) \
+            if self.shuffle else torch.arange(len(data))
         self.seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}
+        self.seen_rows: list[torch.Tensor] = []
         order = self.order.to(self.device)
         starts = range(0, len(data), size)
         for i in range(0, len(starts), accumulate):
-            yield [data.take(order[s : s + size]) for s in starts[i : i + accumulate]]
+            yield [self._batch(order[s : s + size]) for s in starts[i : i + accumulate]]
+
+    def _batch(self, rows: torch.Tensor) -> TensorData:
+        """The rows of a global batch this rank trains on (all of them unless data-parallel)."""
+        mine, scale = shard_rows(rows)
+        batch = self.train.take(mine)
+        if scale != 1.0:
+            batch.grad_scale = scale  # type: ignore[attr-defined]  # read by the Trainer
+        if scale != 0.0:
+            self.seen_rows.append(mine)
+        return batch
 
     def loss(self, net: torch.nn.Module, batch: TensorData) -> tuple[torch.Tensor, float]:
         logits = net(batch.inputs)
@@ -69,6 +85,8 @@ class TableTask:
         loss = first.loss(logits[first.name], batch.targets[first.name])
         for f in self.outputs[1:]:
             loss = loss + f.loss(logits[f.name], batch.targets[f.name])
+        if getattr(batch, "grad_scale", 1.0) == 0.0:  # a placeholder row on a rank with no rows in this batch
+            return loss, 0.0
         for f in self.outputs:
             self.seen[f.name].append(logits[f.name].detach())
         return loss, len(batch.targets[first.name])
@@ -76,11 +94,11 @@ class TableTask:
     def end_round(self, trainer: "TrainerType", round_index: int, round_time: float) -> dict[str, Any]:
         tick = time.perf_counter()
         row: dict[str, Any] = {"epoch": round_index + 1}
-        order = self.order.to(self.device)
+        rows = torch.cat(self.seen_rows)
         for f in self.outputs:
-            name, value = f.running_metric(torch.cat(self.seen[f.name]).float(), self.train.targets[f.name][order])
+            name, value = f.running_metric(torch.cat(self.seen[f.name]).float(), self.train.targets[f.name][rows])
             tag = "train" if len(self.outputs) == 1 else f"train_{f.name}"
-            row[f"{tag}_{name}"] = float(value) / len(self.train)
+            row[f"{tag}_{name}"] = all_sum([float(value)], trainer.device)[0] / len(self.train)
         self.seen = {}
         row["epoch_time"] = round_time + time.perf_counter() - tick  # the training pass, before validation
         if self.validation is not None:
@@ -90,11 +108,16 @@ class TableTask:
 
 def evaluate_split(net: torch.nn.Module, outputs: Sequence[Feature], data: TensorData, batch_size: int, prefix: str) -> dict[str, float]:
     """Loss and scalar metrics over a whole split, as flat history columns."""
-    logits = predict_logits(net, data, batch_size)
+    return metrics_row(outputs, predict_logits(net, data, batch_size), data.targets, prefix)
+
+
+def metrics_row(outputs: Sequence[Feature], logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                prefix: str) -> dict[str, float]:
+    """Flat history columns (`validation_loss`, `validation_accuracy`, ...) from a split's logits."""
     row: dict[str, float] = {}
     total = 0.0
     for feature in outputs:
-        metrics = feature.metrics(logits[feature.name], data.targets[feature.name].cpu())
+        metrics = feature.metrics(logits[feature.name], targets[feature.name].cpu())
         total += metrics["loss"]
         tag = prefix if len(outputs) == 1 else f"{prefix}_{feature.name}"
         row.update({f"{tag}_{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "loss"})
@@ -137,11 +160,17 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     return frames, reports
 
 
-def fresh(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
-    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split (a frame, or streamed in one pass) and a new
+    network (from pre-trained weights if named)."""
     pre = Preprocessor(config)
     source = attach_tokenizer(config, pre)
-    pre.fit(train)
+    if isinstance(train, StreamingTable):
+        from kiln.supervised.streaming import fit_streaming
+
+        pre.streamed = fit_streaming(pre, train)  # type: ignore[attr-defined]  # (rows, reference sample)
+    else:
+        pre.fit(train)
     net = build_network(config.model, pre.inputs, pre.outputs)
     if source is not None:
         load_encoder_weights(net, config, source)
@@ -172,12 +201,21 @@ def train(
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if config.backend.type != "local" and not in_worker():
+        return _train_data_parallel(config, data, output, resume, from_model, progress, callbacks)
+    main = is_main()
     base = None
     if from_model is not None:
         config, base = _from_model(config, from_model)
     run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)
     device = run.start(config.trainer)
-    frames, report = load_splits(config, data)
+    streaming = config.data.streaming
+    if streaming and data is not None:
+        raise KilnError("data.streaming reads data.train from a file; pass a path, not a DataFrame")
+    frames, report = ({}, {}) if streaming else load_splits(config, data)
+    if streaming:
+        cleaner = Preprocessor(config)  # cleaning is stateless: any instance's features will do
+        table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs)
     saved = run.saved_meta()
     if base is not None:
         pre, net = base.preprocessor, base.net
@@ -185,22 +223,64 @@ def train(
         pre = Preprocessor(config).load_state(saved["preprocessing"])
         net = build_network(config.model, pre.inputs, pre.outputs)
     else:
-        pre, net = fresh(config, frames["train"])
-    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        pre, net = fresh(config, table if streaming else frames["train"])
+    if streaming:  # preprocessing fitted in one pass; epochs, validation and test read the files again
+        from kiln.supervised.streaming import StreamTask, fit_streaming, split_metrics
+
+        rows, frames["train"] = getattr(pre, "streamed", None) or fit_streaming(pre, table)  # one pass: fit or count
+        report = {"streaming": True, "train_rows": rows, **table.counts, "duplicates_dropped": "not checked when streaming"}
+        task: TableTask = StreamTask(pre.outputs, pre, table, rows, config.trainer, config.data)
+    else:
+        tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
     model = Model(config, pre, net)
-    run.create()
-    if saved is None:
-        model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
+    if main:  # data-parallel workers other than rank 0 write nothing
+        run.create()
+        if saved is None:
+            model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
     trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
-    task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
     model.net = trainer.net
-    model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
+    if not main:
+        return model
+    if streaming:
+        model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
+    else:
+        model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round
+    if trainer.world > 1:
+        report["backend"] = {"type": config.backend.type, "workers": trainer.world}
     run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
     write_training_stats(run.model_dir, model, frames["train"])  # reference for drift monitoring
     return model
+
+
+def _train_data_parallel(config: SupervisedConfig, data: DataArg, output: str | Path | None, resume: str | Path | None,
+                         from_model: str | Path | None, progress: bool | str, callbacks: Sequence[Any]) -> Model:
+    """Run `train` on every worker of `config.backend` (rank 0 writes the run directory), then load its result."""
+    if callbacks:
+        raise KilnError(f"callbacks= run in the training process and are not supported with backend.type "
+                        f"{config.backend.type}; use backend.type local")
+    run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)  # checks a resume first
+    run_dir = run.dir.resolve()
+    for field in ("train", "validation", "test"):  # workers may start in another directory (Ray)
+        value = getattr(config.data, field)
+        if value and not value.startswith("sklearn:") and Path(value).exists():
+            setattr(config.data, field, str(Path(value).resolve()))
+    where = {"resume": str(run_dir)} if resume is not None else {"output": str(run_dir)}
+    launch(config.backend, _worker_train, (config, data, where, from_model, progress))
+    model = Model.load(run_dir)
+    model.run_dir = run_dir
+    model.metrics = read_json(run_dir / "metrics.json")
+    model.history = pd.read_csv(run_dir / "history.csv").to_dict("records")
+    return model
+
+
+def _worker_train(config: SupervisedConfig, data: DataArg, where: dict[str, str], from_model: str | Path | None,
+                  progress: bool | str) -> None:
+    """One data-parallel worker (kiln.training.distributed.launch): the local training path."""
+    train(config, data, output=where.get("output"), resume=where.get("resume"), from_model=from_model, progress=progress)
 
 
 def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:

@@ -49,6 +49,7 @@ class Run:
         if not saved.is_file():
             raise KilnError(f"cannot resume: {self.dir} is not a kiln run directory (no config.yaml)")
         changes = config_changes(load_config(saved).model_dump(mode="json"), self.config.model_dump(mode="json"))
+        changes = [c for c in changes if not c.startswith("backend.")]  # any worker count resumes the same run
         if changes:
             raise KilnError(f"cannot resume {self.dir}: the config differs from the run's: {'; '.join(changes[:5])}")
 

@@ -20,6 +20,7 @@ from torch import nn
 from kiln.errors import KilnError
 from kiln.training.callbacks import Callback, Monitor, as_callback, standard_callbacks
 from kiln.training.checkpoint import read_checkpoint, restore_rng, rng_state, save_checkpoint
+from kiln.training.distributed import all_sum, rank_and_world
 from kiln.training.optim import make_optimizer
 from kiln.training.progress import TrainingProgress
 from kiln.training.schedule import make_schedule
@@ -43,9 +44,17 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.standard = standard_callbacks(cfg)
         self.callbacks = [as_callback(c) for c in callbacks]
+        self.rank, self.world = rank_and_world()  # data parallelism (kiln.training.distributed): rank 0 writes
         self.progress_mode = progress if isinstance(progress, str) else ("auto" if progress else "off")
+        if self.rank != 0:
+            self.progress_mode = "off"
         self.optimizer = make_optimizer(self.net, cfg, device)
         self.step_net: nn.Module = torch.compile(self.net) if cfg.compile else self.net
+        if self.world > 1:  # gradients are averaged over the ranks in backward()
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+            self.step_net = DistributedDataParallel(self.step_net, device_ids=ids)
         self.history: list[dict[str, Any]] = []
         self.step = 0  # optimizer steps done
         self.round = 0  # rounds done
@@ -106,12 +115,15 @@ class Trainer:
         tick = time.perf_counter()
         for micro in task.round_steps(index, self.step):
             scale = 1.0 / len(micro)
-            for batch in micro:
-                with self.autocast():
-                    loss, w = task.loss(self.step_net, batch)
-                if cfg.l1 > 0:
-                    loss = loss + cfg.l1 * sum(p.abs().sum() for p in net.parameters() if p.dim() > 1)
-                (loss if scale == 1.0 else loss * scale).backward()
+            for i, batch in enumerate(micro):
+                # a rank's slice of a global batch carries grad_scale (kiln.training.distributed.shard_rows)
+                shard_scale = getattr(batch, "grad_scale", 1.0)
+                with self._sync(i == len(micro) - 1):
+                    with self.autocast():
+                        loss, w = task.loss(self.step_net, batch)
+                    if cfg.l1 > 0:
+                        loss = loss + cfg.l1 * sum(p.abs().sum() for p in net.parameters() if p.dim() > 1)
+                    (loss if scale * shard_scale == 1.0 else loss * (scale * shard_scale)).backward()
                 loss_sum.add_(loss.detach().float(), alpha=w)
                 weight += w
             if cfg.grad_clip:
@@ -124,7 +136,8 @@ class Trainer:
             self.step += 1
             progress.advance(self.step, lambda: loss_sum / max(weight, 1e-12))
         round_time = time.perf_counter() - tick
-        train_loss = float(loss_sum) / max(weight, 1e-12)
+        total_loss, weight = all_sum([float(loss_sum), weight], self.device)
+        train_loss = total_loss / max(weight, 1e-12)
         if not math.isfinite(train_loss):
             where = f"{task.unit} {index + 1}" if task.unit == "epoch" else f"iteration {self.step}"
             raise KilnError(f"training diverged at {where} (loss {train_loss}): lower trainer.learning_rate "
@@ -140,9 +153,15 @@ class Trainer:
             self.scheduler.step(row.get("validation_loss", row["train_loss"]))
         return row
 
+    def _sync(self, last: bool) -> Any:
+        """DDP averages gradients on the last micro-batch of an optimizer step only."""
+        if self.world > 1 and not last:
+            return self.step_net.no_sync()
+        return contextlib.nullcontext()
+
     # -- checkpoints --------------------------------------------------------------------------
     def _checkpoint(self) -> None:
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or self.rank != 0:
             return
         save_checkpoint(self.checkpoint_dir, {
             "round": self.round,

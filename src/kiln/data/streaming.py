@@ -1,0 +1,144 @@
+"""Larger-than-memory tables (data.streaming): Parquet files or directories and CSV files read in
+chunks through pyarrow.dataset, cleaned chunk by chunk, and split by a stable hash of a row key
+(a column, or the row's number in the file) so no split needs the data in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kiln.errors import KilnError
+from kiln.features import Feature
+from kiln.features.base import is_missing
+
+SPLITS = ("train", "validation", "test")
+
+
+def open_dataset(path: str | Path) -> Any:
+    """A pyarrow dataset over a Parquet file or directory, or a CSV/TSV file."""
+    import pyarrow.dataset as ds
+
+    path = Path(path)
+    if not path.exists():
+        raise KilnError(f"data file not found: {path} (current directory: {Path.cwd()})")
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir() or suffix == ".parquet":
+            return ds.dataset(str(path), format="parquet")
+        if suffix in (".csv", ".tsv"):
+            import pyarrow.csv as pacsv
+
+            parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+            return ds.dataset(str(path), format=ds.CsvFileFormat(parse_options=parse))
+    except Exception as exc:  # noqa: BLE001  (pyarrow's errors: ArrowInvalid, OSError, ...)
+        raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    raise KilnError(f"data.streaming reads Parquet files or directories and .csv/.tsv files, not {path.name}")
+
+
+def read_chunks(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The named columns of a table, `chunk_rows` rows at a time, in file order."""
+    import pyarrow.dataset as ds
+
+    dataset = open_dataset(path)
+    missing = [c for c in columns if c not in dataset.schema.names]
+    if missing:
+        raise KilnError(f"column(s) {missing} not found in {path}; it has: {', '.join(dataset.schema.names[:30])}")
+    try:
+        # bounded memory: little read-ahead, and no pre-buffering (it keeps a whole Parquet file's column chunks)
+        options = {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)} \
+            if isinstance(dataset.format, ds.ParquetFileFormat) else {}
+        for batch in dataset.to_batches(columns=list(columns), batch_size=chunk_rows, batch_readahead=2,
+                                        fragment_readahead=1, **options):
+            if batch.num_rows:
+                yield batch.to_pandas()
+    except KilnError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _mix(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of uint64 values: a stable, well-spread hash."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def split_of(keys: pd.Series | np.ndarray, seed: int, validation: float, test: float) -> np.ndarray:
+    """0 (train), 1 (validation) or 2 (test) for each row key; depends on the key and seed only."""
+    if isinstance(keys, pd.Series):
+        raw = pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy()  # fixed hash key: stable across runs
+    else:
+        raw = np.asarray(keys, dtype=np.uint64)
+    unit = (_mix(raw, seed) >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return np.where(unit < test, 2, np.where(unit < test + validation, 1, 0)).astype(np.int8)
+
+
+def clean_chunk(frame: pd.DataFrame, features: Sequence[Feature], outputs: Sequence[Feature],
+                counts: dict[str, int]) -> pd.DataFrame:
+    """Per-chunk cleaning: type coercion, and rows without a label dropped (counted in `counts`).
+    Duplicates are not dropped when streaming (that needs every row at once)."""
+    for feature in features:
+        frame[feature.name], changes = feature.clean(frame[feature.name])
+        if changes.get("coerced_non_numeric"):
+            key = f"coerced_non_numeric.{feature.name}"
+            counts[key] = counts.get(key, 0) + changes["coerced_non_numeric"]
+    no_label = np.zeros(len(frame), dtype=bool)
+    for feature in outputs:
+        no_label |= is_missing(frame[feature.name]).to_numpy()
+    if no_label.any():
+        counts["rows_missing_label_dropped"] = counts.get("rows_missing_label_dropped", 0) + int(no_label.sum())
+        frame = frame.loc[~no_label]
+    return frame.reset_index(drop=True)
+
+
+class StreamingTable:
+    """The splits of a config's data as repeatable streams of cleaned pandas chunks.
+
+    `data.train` is split by `split_of` over `data.split.key` (or the row number) unless
+    `data.validation` / `data.test` name files, which are streamed whole as those splits."""
+
+    def __init__(self, data_cfg: Any, inputs: Sequence[Feature], outputs: Sequence[Feature]) -> None:
+        self.cfg = data_cfg
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.features = [*self.inputs, *self.outputs]
+        self.counts: dict[str, int] = {}
+        split = data_cfg.split
+        self.fractions = {"validation": 0.0 if data_cfg.validation else split.validation,
+                          "test": 0.0 if data_cfg.test else split.test}
+        self.splits = [s for s in SPLITS if s == "train" or getattr(data_cfg, s) or self.fractions[s] > 0]
+
+    def _source(self, split: str) -> str:
+        return getattr(self.cfg, split) if split != "train" and getattr(self.cfg, split) else self.cfg.train
+
+    def chunks(self, split: str, on_chunk: Callable[[pd.DataFrame], None] | None = None) -> Iterator[pd.DataFrame]:
+        """Cleaned chunks of one split, in file order."""
+        path = self._source(split)
+        columns = [f.name for f in self.features]
+        key = self.cfg.split.key
+        hashed = path == self.cfg.train and any(self.fractions.values())
+        if hashed and key and key not in columns:
+            columns.append(key)
+        row = 0
+        code = SPLITS.index(split)
+        for chunk in read_chunks(path, columns, self.cfg.chunk_rows):
+            if hashed:
+                keys = chunk[key] if key else np.arange(row, row + len(chunk), dtype=np.uint64)
+                row += len(chunk)
+                chunk = chunk.loc[split_of(keys, self.cfg.split.seed, self.fractions["validation"], self.fractions["test"]) == code]
+            chunk = clean_chunk(chunk[[f.name for f in self.features]].reset_index(drop=True), self.features,
+                                self.outputs, self.counts)
+            if len(chunk):
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                yield chunk
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows of every split after cleaning (one pass per split file)."""
+        return {split: sum(len(c) for c in self.chunks(split)) for split in self.splits}
