@@ -19,6 +19,8 @@ class SplitConfig(Section):
     test: float = Field(0.2, ge=0.0, lt=1.0)
     seed: int = 42
     stratify: bool = True
+    column: str | None = None  # a column of train/validation/test values gives the split (fractions then only carve a missing validation split)
+    group: str | None = None  # rows sharing this column's value stay on one side of every split and fold (e.g. speaker)
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitConfig":
