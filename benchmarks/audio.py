@@ -69,7 +69,7 @@ def part_extract(args: argparse.Namespace) -> dict:
 
 
 def _epoch_times(history) -> list[float]:
-    return [float(t) for t in history["epoch_time"].tolist()[1:]]
+    return [float(row["epoch_time"]) for row in history][1:]
 
 
 def part_epoch(args: argparse.Namespace) -> dict:
@@ -121,7 +121,7 @@ def part_train(args: argparse.Namespace) -> dict:
         tick = time.perf_counter()
         model = kiln.train(config, output=Path(out) / "run", progress=False)
         wall = time.perf_counter() - tick
-    epochs = model.history["epoch_time"].tolist()
+    epochs = [float(row["epoch_time"]) for row in model.history]
     return {"config": str(EXAMPLE.relative_to(ROOT)), "wall_s": round(wall, 1), "epochs": len(epochs),
             "median_epoch_s": round(statistics.median(epochs), 2),
             "test_accuracy": round(model.metrics["test"]["accuracy"], 4),
