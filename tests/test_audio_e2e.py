@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -136,6 +137,14 @@ def test_cli_predict_folder(trained: Path, tones: Path, tmp_path: Path, capsys, 
     code, out, err = run_cli(capsys, monkeypatch, "predict", trained, tones.parent / "clips", "-o", tmp_path / "p.csv")
     assert code == 0, err
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(pd.read_csv(tones))
+    stereo = tmp_path / "stereo"
+    stereo.mkdir()
+    t = np.arange(44_100 // 4) / 44_100
+    wave = 0.4 * np.sin(2 * np.pi * 1500 * t) + np.random.default_rng(1).normal(scale=0.02, size=len(t))  # like the training tones
+    sf.write(stereo / "hi.flac", np.stack([wave, wave], axis=1), 44_100)  # stereo, 44.1 kHz
+    code, _, err = run_cli(capsys, monkeypatch, "predict", trained, stereo, "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "s.csv")["label_prediction"].tolist() == ["high"]
     empty = tmp_path / "empty"
     empty.mkdir()
     one_line_error(run_cli(capsys, monkeypatch, "predict", trained, empty, "-o", tmp_path / "q.csv"), "no .wav/.flac/.ogg files")
