@@ -132,7 +132,8 @@ def part_loso(args: argparse.Namespace) -> dict:
     import kiln
 
     results = {}
-    for label, augment in (("augmentation on", True), ("augmentation off", False)):
+    settings = (("augmentation on", True), ("augmentation off", False))
+    for label, augment in [x for x in settings if args.loso_augment in ("both", x[0].split()[-1])]:
         config = example_config()
         config["data"]["split"] = {"group": "speaker", "validation": 0.0, "test": 0.0, "seed": 42}
         if not augment:
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="interleaved run pairs for the epoch comparison")
     p.add_argument("--epochs", type=int, default=4, help="epochs per run in the epoch comparison (the first is dropped)")
     p.add_argument("--loso-epochs", type=int, default=0, help="override the example's epochs in the LOSO runs (0: keep)")
+    p.add_argument("--loso-augment", choices=["both", "on", "off"], default="both", help="LOSO runs with augmentation on, off or both")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "audio.json"))
     args = p.parse_args(argv)
     import torch

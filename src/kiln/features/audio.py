@@ -130,7 +130,7 @@ class AudioFeature(Feature):
             if isinstance(value, (str, Path)):
                 path = Path(value).expanduser()
                 value = str(path if path.is_absolute() else (base / path).resolve())
-            self._one(value, row)
+                self._one(value, row)  # uploaded bytes are decoded once, by `transform`
             values.append(value)
         return pd.Series(values, index=series.index, name=series.name, dtype=object), {}
 
