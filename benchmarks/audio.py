@@ -149,6 +149,15 @@ def part_loso(args: argparse.Namespace) -> dict:
     return results
 
 
+def print_table(part: str, result: dict, prefix: str = "") -> None:
+    """One `part | measure | value` row per scalar or short list (long per-epoch lists stay in the JSON)."""
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print_table(part, value, f"{prefix}{key} / ")
+        elif not isinstance(value, list) or len(value) <= 5:
+            print(f"{part:8} | {prefix + key:<50} | {value}", flush=True)
+
+
 PARTS = {"extract": part_extract, "epoch": part_epoch, "train": part_train, "loso": part_loso}
 
 
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = {"result": result, "load_average": [round(x, 2) for x in load], "seconds": round(time.perf_counter() - tick, 1),
                          "command": " ".join(["benchmarks/audio.py", *(argv or sys.argv[1:])]),
                          "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()}
-        print(json.dumps(result, indent=2), flush=True)
+        print_table(name, result)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"uptime load average: {os.getloadavg()}; results in {output}")
