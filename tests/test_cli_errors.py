@@ -131,7 +131,7 @@ def test_malformed_yaml_names_the_line(cli, work: Path) -> None:
         ({"trainer": {"epoch": 3}}, ["trainer.epoch", "unknown key 'epoch'", "did you mean 'epochs'"]),
         ({"trainr": {"epochs": 1}}, ["unknown key 'trainr'", "did you mean 'trainer'"]),
         ({"input_features": [{"name": "x", "type": "numerc"}]},
-         ["input_features[0].type", "unknown feature type 'numerc'", "did you mean 'numeric'", "valid: binary, category"]),
+         ["input_features[0].type", "unknown feature type 'numerc'", "did you mean 'numeric'", "valid: audio, binary, category"]),
         ({"input_features": [{"name": "x", "type": "numeric", "normalisation": "minmax"}]},
          ["input_features[0].normalisation", "did you mean 'normalization'"]),
         ({"model": {"type": "mpl"}}, ["model.type", "unknown model type 'mpl'", "did you mean 'mlp'", "cnn", "rnn"]),

@@ -101,7 +101,7 @@ def evaluate_cmd(
 @app.command("predict")
 def predict_cmd(
     model_dir: Annotated[Path, typer.Argument(help="saved model or run directory")],
-    data: Annotated[str, typer.Argument(help="data file with the input columns")],
+    data: Annotated[str, typer.Argument(help="data file with the input columns, or a folder of audio files")],
     output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV")] = Path("predictions.csv"),
 ) -> None:
     """Predict with a saved model, using exactly its training preprocessing."""

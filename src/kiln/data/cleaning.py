@@ -39,16 +39,20 @@ def clean_frame(
     outputs: Sequence[Feature],
     drop_duplicates: bool,
     where: str = "data",
+    keep: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Return the cleaned frame (used columns only) and a report of every row or value changed."""
+    """Return the cleaned frame (used columns, plus the `keep` columns as they are, e.g. a split or group
+    column) and a report of every row or value changed."""
     features = [*inputs, *outputs]
-    check_columns(frame, [f.name for f in features], where)
+    names = [f.name for f in features]
+    extra = [c for c in dict.fromkeys(keep) if c not in names]
+    check_columns(frame, names + extra, where)
     report: dict[str, Any] = {"rows_loaded": len(frame)}
     if frame.empty:
         raise KilnError(f"{where} is empty (0 rows)")
-    frame = frame[[f.name for f in features]].copy()
+    frame = frame[names + extra].copy()
     if drop_duplicates:
-        dupes = _hashable(frame).duplicated().to_numpy()
+        dupes = _hashable(frame[names]).duplicated().to_numpy()
         report["duplicates_dropped"] = int(dupes.sum())
         frame = frame.loc[~dupes]
     coerced: dict[str, int] = {}

@@ -1,4 +1,5 @@
-"""Train/validation/test splits (stratified where possible) and k-fold indices."""
+"""Train/validation/test splits (stratified where possible, or keeping each group on one side; or read from
+a column) and k-fold indices (group k-fold when groups are given)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ def _strata(labels: pd.Series | None, fraction: float) -> pd.Series | None:
 
 
 def split_indices(
-    n: int, fraction: float, seed: int, labels: pd.Series | None, name: str = "hold-out"
+    n: int, fraction: float, seed: int, labels: pd.Series | None, name: str = "hold-out", groups: pd.Series | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of (kept, held out) with `fraction` held out."""
+    """Indices of (kept, held out) with `fraction` held out (of the groups, when groups are given)."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
     if fraction <= 0:
         return index, index[:0]
+    if groups is not None:
+        return _group_split(groups, fraction, seed, name)
     if n - math.ceil(fraction * n) < 1:
         raise KilnError(
             f"too few rows for a {name} split: holding out {fraction:.0%} of {n} row{'s' if n != 1 else ''} "
@@ -35,6 +38,34 @@ def split_indices(
         )
     keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=_strata(labels, fraction))
     return np.sort(keep), np.sort(held)
+
+
+def _group_split(groups: pd.Series, fraction: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out a seeded random `fraction` of the groups (at least one, leaving at least one)."""
+    keys = groups.astype(str).to_numpy()
+    unique = np.unique(keys)
+    if len(unique) < 2:
+        raise KilnError(f"a {name} split by group needs at least 2 groups; '{groups.name}' has {len(unique)}")
+    count = min(max(1, round(fraction * len(unique))), len(unique) - 1)
+    held_groups = np.random.default_rng(seed).permutation(unique)[:count]
+    held = np.isin(keys, held_groups)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def column_split(frame: pd.DataFrame, column: str, where: str = "data") -> dict[str, pd.DataFrame]:
+    """Split by a column whose values are `train`, `validation` or `test` (case and spaces ignored)."""
+    if column not in frame.columns:
+        raise KilnError(f"data.split.column: column '{column}' not found in {where}")
+    values = frame[column].astype(str).str.strip().str.lower()
+    unknown = sorted(set(values) - {"train", "validation", "test"})
+    if unknown:
+        row = int(np.flatnonzero(~values.isin(["train", "validation", "test"]))[0])
+        raise KilnError(f"data.split.column '{column}': row {frame.index[row]} has {frame[column].iloc[row]!r}; "
+                        f"values must be train, validation or test (found {unknown[:5]})")
+    parts = {name: frame.loc[values.eq(name).to_numpy()] for name in ("train", "validation", "test")}
+    if parts["train"].empty:
+        raise KilnError(f"data.split.column '{column}': no row is marked 'train'")
+    return {k: v for k, v in parts.items() if not v.empty or k == "train"}
 
 
 def three_way_split(
@@ -45,27 +76,42 @@ def three_way_split(
     label: str | None,
     has_test: bool = False,
     has_validation: bool = False,
+    group: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Split one frame into train/validation/test; fractions are of the whole frame."""
-    labels = frame[label].astype(str) if label else None
+    """Split one frame into train/validation/test; fractions are of the whole frame (of its groups when
+    `group` names a column: then every group's rows land on one side)."""
+    labels = frame[label].astype(str) if label and group is None else None
     parts: dict[str, pd.DataFrame] = {}
     rest = frame
     if not has_test and test > 0:
-        keep, held = split_indices(len(rest), test, seed, labels, "test")
+        keep, held = split_indices(len(rest), test, seed, labels, "test", rest[group] if group else None)
         parts["test"], rest = rest.iloc[held], rest.iloc[keep]
     if not has_validation and validation > 0:
         share = validation / (1.0 - (0.0 if has_test else test))
-        rest_labels = rest[label].astype(str) if label else None
-        keep, held = split_indices(len(rest), share, seed + 1, rest_labels, "validation")
+        rest_labels = rest[label].astype(str) if label and group is None else None
+        keep, held = split_indices(len(rest), share, seed + 1, rest_labels, "validation", rest[group] if group else None)
         parts["validation"], rest = rest.iloc[held], rest.iloc[keep]
     parts["train"] = rest
     return {k: v.reset_index(drop=True) for k, v in parts.items()}
 
 
-def kfold_indices(frame: pd.DataFrame, folds: int, seed: int, label: str | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(train, held-out) index pairs for k-fold cross-validation, stratified when possible."""
+def kfold_indices(
+    frame: pd.DataFrame, folds: int, seed: int, label: str | None, group: str | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) index pairs for k-fold cross-validation, stratified when possible; with `group`,
+    group k-fold: each group's rows are held out together, in exactly one fold."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    if group is not None:
+        keys = frame[group].astype(str).to_numpy()
+        unique = np.random.default_rng(seed).permutation(np.unique(keys))
+        if folds > len(unique):
+            raise KilnError(f"--folds {folds} is more than the {len(unique)} groups in column '{group}'")
+        fold_of = {g: i % folds for i, g in enumerate(unique)}
+        assigned = np.array([fold_of[k] for k in keys])
+        for k in range(folds):
+            yield np.flatnonzero(assigned != k), np.flatnonzero(assigned == k)
+        return
     if folds > len(frame):
         raise KilnError(f"--folds {folds} is more than the {len(frame)} usable rows of the data")
     if label is not None:

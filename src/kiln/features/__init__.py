@@ -5,7 +5,7 @@ from kiln.registry import Registry
 
 FEATURES: Registry[type[Feature]] = Registry("feature type")
 
-from kiln.features import binary, category, image, numeric, pretrained_tokenizer, text  # noqa: E402,F401  (registration)
+from kiln.features import audio, binary, category, image, numeric, pretrained_tokenizer, text  # noqa: E402,F401  (registration)
 
 __all__ = ["FEATURES", "Feature", "FeatureConfig", "build_feature"]
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from kiln.errors import KilnError
 from kiln.features import Feature
-from kiln.models.augment import GaussianNoise, ImageAugment
+from kiln.models.augment import GaussianNoise, ImageAugment, SpectrogramAugment
 from kiln.models.encoders import FlattenEncoder, activation
 from kiln.models.init import init_weights
 from kiln.registry import Registry
@@ -41,6 +41,9 @@ class ModelType:
 
     def image_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
         raise KilnError(f"model type '{self.name}' does not take image inputs; use {_fits('image')}")
+
+    def audio_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
+        raise KilnError(f"model type '{self.name}' does not take audio inputs; use {_fits('audio')}")
 
     def check(self, inputs: Sequence[Feature]) -> None:
         """Refuse input sets this model type cannot model."""
@@ -106,6 +109,19 @@ class AugmentedImage(nn.Module):
         return self.encoder(self.augment(x))
 
 
+class AugmentedAudio(nn.Module):
+    """Spectrogram augmentation (training only) in front of an audio encoder."""
+
+    def __init__(self, encoder: nn.Module, augmentation: dict[str, Any]) -> None:
+        super().__init__()
+        self.augment = SpectrogramAugment(**augmentation)
+        self.encoder = encoder
+        self.output_dim = encoder.output_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.augment(x))
+
+
 class Network(nn.Module):
     """Encoders (one per input) → concat → MLP trunk → one linear head per output. Returns logits."""
 
@@ -142,6 +158,11 @@ def build_encoder(model: ModelType, cfg: ModelConfig, feature: Feature) -> nn.Mo
         encoder = model.image_encoder(cfg, info)
         aug = info.get("augmentation") or {}
         return AugmentedImage(encoder, aug) if any(aug.values()) else encoder
+    if feature.type == "audio":
+        encoder = model.audio_encoder(cfg, info)
+        aug = info.get("augmentation") or {}
+        active = any(aug.get(k) for k in ("time_shift", "gain_db", "noise", "freq_mask", "time_mask"))
+        return AugmentedAudio(encoder, aug) if active else encoder
     raise KilnError(f"model type '{model.name}' has no encoder for {feature.type} feature '{feature.name}'")
 
 
@@ -159,8 +180,9 @@ def flatten_image(info: dict[str, Any]) -> nn.Module:
     return FlattenEncoder(tuple(info["shape"]))
 
 
-def require(inputs: Sequence[Feature], kind: str, model: str) -> None:
-    if not any(f.type == kind for f in inputs):
+def require(inputs: Sequence[Feature], kind: str, model: str, *more: str) -> None:
+    kinds = (kind, *more)
+    if not any(f.type in kinds for f in inputs):
         types = sorted({f.type for f in inputs})
-        article = "an" if kind[0] in "aeiou" else "a"
-        raise KilnError(f"model type '{model}' needs {article} {kind} input feature; this config has {types}")
+        wanted = " or ".join(f"{'an' if k[0] in 'aeiou' else 'a'} {k} input feature" for k in kinds)
+        raise KilnError(f"model type '{model}' needs {wanted}; this config has {types}")

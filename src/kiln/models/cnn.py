@@ -1,4 +1,4 @@
-"""`cnn`: convolutional encoder for image inputs (other tabular inputs join at the hidden layers)."""
+"""`cnn`: convolutional encoder for image and audio inputs (other tabular inputs join at the hidden layers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from kiln.features import Feature
 from kiln.models.base import MODELS, ModelConfig, ModelType, require
-from kiln.models.encoders import ImageCNNEncoder
+from kiln.models.encoders import AudioCNNEncoder, AudioConv1dEncoder, ImageCNNEncoder
 
 
 class CNNConfig(ModelConfig):
@@ -19,6 +19,7 @@ class CNNConfig(ModelConfig):
     pool: int = 2
     conv_dropout: float = 0.0
     hidden: list[int] = [128]
+    audio: Literal["2d", "1d"] = "2d"  # audio spectrograms: 2-D convolution over (bins, frames), or 1-D over frames
 
 
 @MODELS.register("cnn")
@@ -27,9 +28,16 @@ class CNN(ModelType):
     Config = CNNConfig
 
     def check(self, inputs: Sequence[Feature]) -> None:
-        require(inputs, "image", self.name)
+        require(inputs, "image", self.name, "audio")
 
     def image_encoder(self, cfg: CNNConfig, info: dict[str, Any]) -> nn.Module:
         c, h, w = info["shape"]
         return ImageCNNEncoder(c, h, w, channels=tuple(cfg.channels), kernel_size=cfg.kernel_size, pool=cfg.pool,
                                activation=cfg.activation, dropout=cfg.conv_dropout)
+
+    def audio_encoder(self, cfg: CNNConfig, info: dict[str, Any]) -> nn.Module:
+        if cfg.audio == "1d":
+            return AudioConv1dEncoder(info["bins"], channels=tuple(cfg.channels), kernel_size=cfg.kernel_size,
+                                      activation=cfg.activation, dropout=cfg.conv_dropout)
+        return AudioCNNEncoder(info["bins"], info["frames"], channels=tuple(cfg.channels), kernel_size=cfg.kernel_size,
+                               pool=cfg.pool, activation=cfg.activation, dropout=cfg.conv_dropout)

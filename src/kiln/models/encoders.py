@@ -168,3 +168,64 @@ class FlattenEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.reshape(x.size(0), -1)
+
+
+def _split_audio(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Audio feature tensors (batch, 1, 1 + bins, frames) → spectrogram (batch, 1, bins, frames), mask (batch, frames)."""
+    return x[:, :, 1:], x[:, 0, 0] > 0
+
+
+class AudioCNNEncoder(nn.Module):
+    """2-D CNN over the (bins, frames) spectrogram: the image CNN blocks, then flatten."""
+
+    def __init__(self, bins: int, frames: int, **cnn: object) -> None:
+        super().__init__()
+        self.cnn = ImageCNNEncoder(1, bins, frames, **cnn)  # type: ignore[arg-type]
+        self.output_dim = self.cnn.output_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.cnn(_split_audio(x)[0])
+
+
+class AudioConv1dEncoder(nn.Module):
+    """1-D convolutions over frames (bins as channels), then mean and max pooling over the clip's frames."""
+
+    def __init__(self, bins: int, channels: Sequence[int] = (64, 128), kernel_size: int = 5,
+                 activation: str = "relu", dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = bins
+        for c_out in channels:
+            layers += [nn.Conv1d(c_in, c_out, kernel_size, padding="same"), nn.BatchNorm1d(c_out), _activation(activation)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            c_in = c_out
+        self.net = nn.Sequential(*layers)
+        self.output_dim = 2 * c_in
+
+    def forward(self, x: Tensor) -> Tensor:
+        spec, mask = _split_audio(x)
+        h = self.net(spec[:, 0]).transpose(1, 2)  # (batch, frames, channels)
+        peak = h.masked_fill(~mask[..., None], float("-inf")).amax(1)
+        return torch.cat([_masked_mean(h, mask), torch.nan_to_num(peak, neginf=0.0)], dim=-1)
+
+
+class AudioTransformerEncoder(nn.Module):
+    """Frames → linear projection + sinusoidal positions → pre-norm self-attention layers → masked mean."""
+
+    def __init__(self, bins: int, frames: int, d_model: int = 64, heads: int = 4, layers: int = 2,
+                 ff_dim: int | None = None, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.project = nn.Linear(bins, d_model)
+        self.positions = SinusoidalPositionalEncoding(d_model, max(512, frames))
+        self.drop = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(TransformerEncoderLayer(d_model, heads, ff_dim or 4 * d_model, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.output_dim = d_model
+
+    def forward(self, x: Tensor) -> Tensor:
+        spec, mask = _split_audio(x)
+        h = self.drop(self.positions(self.project(spec[:, 0].transpose(1, 2))))
+        for layer in self.layers:
+            h = layer(h, mask)
+        return _masked_mean(self.norm(h), mask)

@@ -26,3 +26,6 @@ class MLP(ModelType):
 
     def image_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
         return flatten_image(info)
+
+    def audio_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
+        return flatten_image(info)

@@ -12,7 +12,7 @@ from torch import nn
 from kiln.config import Section
 from kiln.features import Feature
 from kiln.models.base import MODELS, ModelConfig, ModelType, require
-from kiln.models.encoders import TextTransformerEncoder
+from kiln.models.encoders import AudioTransformerEncoder, TextTransformerEncoder
 
 
 class TrimmedTextTransformer(TextTransformerEncoder):
@@ -59,10 +59,14 @@ class Transformer(ModelType):
     Config = TransformerConfig
 
     def check(self, inputs: Sequence[Feature]) -> None:
-        require(inputs, "text", self.name)
+        require(inputs, "text", self.name, "audio")
 
     def text_encoder(self, cfg: TransformerConfig, info: dict[str, Any]) -> nn.Module:
         vocab = info["vocab_size"] + (1 if cfg.pretrained else 0)  # pre-training added a <mask> id
         return TrimmedTextTransformer(vocab, d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
                                       ff_dim=cfg.ff_dim, dropout=cfg.attention_dropout,
                                       max_length=max(512, info["max_length"]))
+
+    def audio_encoder(self, cfg: TransformerConfig, info: dict[str, Any]) -> nn.Module:
+        return AudioTransformerEncoder(info["bins"], info["frames"], d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
+                                       ff_dim=cfg.ff_dim, dropout=cfg.attention_dropout)

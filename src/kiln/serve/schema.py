@@ -12,7 +12,7 @@ import pandas as pd
 
 # Feature types whose value is file content: bytes, sent base64-encoded in JSON or as a multipart file
 # part, and decoded by the feature itself. The server never opens a path named in a request.
-CONTENT_TYPES = {"image"}
+CONTENT_TYPES = {"image", "audio"}
 
 
 class RequestError(Exception):
@@ -30,6 +30,7 @@ _EXPECTED = {
     "category": "a string, number, boolean or null",
     "text": "a string or null",
     "image": "base64-encoded image content (a data: URL works too) or a multipart file part",
+    "audio": "base64-encoded WAV/FLAC/OGG content (a data: URL works too) or a multipart file part",
 }
 
 

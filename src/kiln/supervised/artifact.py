@@ -46,15 +46,28 @@ class Model(TrainedModel):
         return predict_logits(self.net, data, self.config.trainer.eval_batch_size)
 
     def predict(self, data: pd.DataFrame | str | Path | list | dict) -> pd.DataFrame:
-        """Predictions (and class probabilities) for each row, in input order."""
-        frame = as_frame(data)
+        """Predictions (and class probabilities) for each row, in input order. A folder of audio files
+        (a model with one audio input and no other) predicts each file, named in the first column."""
+        folder = isinstance(data, (str, Path)) and Path(data).is_dir()
+        frame = self._folder_table(Path(data)) if folder else as_frame(data)  # type: ignore[arg-type]
         if frame.empty:
-            raise KilnError("prediction data is empty (0 rows)")
+            raise KilnError(f"prediction data is empty (0 rows{', no .wav/.flac/.ogg files in ' + str(data) if folder else ''})")
         logits = self._logits(self.preprocessor.transform(frame, targets=False, where="prediction data"))
         columns: dict[str, Any] = {}
+        if folder:
+            columns.update(frame)
         for feature in self.preprocessor.outputs:
             columns.update(feature.decode(logits[feature.name]))
         return pd.DataFrame(columns, index=frame.index)
+
+    def _folder_table(self, folder: Path) -> pd.DataFrame:
+        from kiln.features.audio_io import folder_table
+
+        inputs = self.preprocessor.inputs
+        if len(inputs) != 1 or inputs[0].type != "audio":
+            raise KilnError(f"{folder} is a folder: only a model with a single audio input predicts a folder of files; "
+                            f"this one has inputs {[f'{f.name} ({f.type})' for f in inputs]}; give a table instead")
+        return folder_table(folder, inputs[0].name)
 
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
         """Loss and metrics over all labelled rows (rows without a label are dropped and counted)."""

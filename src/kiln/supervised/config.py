@@ -21,6 +21,8 @@ class SplitConfig(Section):
     seed: int = 42
     stratify: bool = True
     key: str | None = None  # data.streaming: a column whose stable hash assigns each row its split (default: the row number)
+    column: str | None = None  # a column of train/validation/test values gives the split (fractions then only carve a missing validation split)
+    group: str | None = None  # rows sharing this column's value stay on one side of every split and fold (e.g. speaker)
 
     @model_validator(mode="after")
     def _fractions(self) -> "SplitConfig":

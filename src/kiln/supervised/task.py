@@ -15,7 +15,7 @@ import torch
 
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.preprocessor import Preprocessor, TensorData
-from kiln.data.splitting import split_indices
+from kiln.data.splitting import column_split, split_indices
 from kiln.data.streaming import StreamingTable
 from kiln.errors import KilnError
 from kiln.features import Feature
@@ -140,7 +140,9 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     if source is None:
         raise KilnError("no training data: set data.train in the config or pass --data / data=")
     pre = Preprocessor(config)
-    frame, report = clean_frame(as_frame(source), pre.inputs, pre.outputs, config.preprocessing.drop_duplicates, "training data")
+    s = config.data.split
+    keep = [c for c in (s.column, s.group) if c]
+    frame, report = clean_frame(as_frame(source), pre.inputs, pre.outputs, config.preprocessing.drop_duplicates, "training data", keep)
     reports = {"train_file": report}
     if config.data.sample is not None and config.data.sample < 1.0:
         label = stratify_label(config)
@@ -152,9 +154,14 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     for split in ("validation", "test"):
         path = getattr(config.data, split)
         if path:
-            extra[split], reports[f"{split}_file"] = clean_frame(as_frame(path), pre.inputs, pre.outputs, False, f"{split} data")
-    s = config.data.split
-    frames = three_way_split(frame, s.validation, s.test, s.seed, stratify_label(config), "test" in extra, "validation" in extra)
+            extra[split], reports[f"{split}_file"] = clean_frame(as_frame(path), pre.inputs, pre.outputs, False, f"{split} data",
+                                                                 [s.group] if s.group else ())
+    if s.column:
+        given = column_split(frame, s.column, "training data")
+        extra = {**{k: v.reset_index(drop=True) for k, v in given.items() if k != "train"}, **extra}
+        frame = given["train"].reset_index(drop=True)
+    frames = three_way_split(frame, s.validation, s.test, s.seed, stratify_label(config), "test" in extra, "validation" in extra,
+                             s.group)
     frames.update(extra)
     reports["rows"] = {k: len(v) for k, v in frames.items()}
     return frames, reports
@@ -311,15 +318,16 @@ def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: 
         config.data.train, data = str(data), None
     configure_threads(config.trainer.threads)
     whole = config.model_copy(update={"data": config.data.model_copy(update={
-        "split": config.data.split.model_copy(update={"validation": 0.0, "test": 0.0}), "test": None, "validation": None})})
+        "split": config.data.split.model_copy(update={"validation": 0.0, "test": 0.0, "column": None}), "test": None, "validation": None})})
     frame = load_splits(whole, data)[0]["train"]
     label = stratify_label(config)
+    group = config.data.split.group
     device = select_device(config.trainer.device)
     scores: list[dict[str, float]] = []
-    for k, (train_idx, held_idx) in enumerate(kfold_indices(frame, folds, config.data.split.seed, label)):
+    for k, (train_idx, held_idx) in enumerate(kfold_indices(frame, folds, config.data.split.seed, label, group)):
         seed_everything(config.trainer.seed + k)
         parts = three_way_split(frame.iloc[train_idx].reset_index(drop=True), config.data.split.validation, 0.0,
-                                config.data.split.seed + k, label)
+                                config.data.split.seed + k, label, group=group)
         pre, net = fresh(config, parts["train"])
         tensors = {n: pre.transform(f) for n, f in parts.items()}
         trainer = Trainer(net, config.trainer, device, progress=progress)
