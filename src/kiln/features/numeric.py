@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
@@ -16,7 +17,7 @@ from kiln.features.base import Feature, FeatureConfig
 class NumericConfig(FeatureConfig):
     type: Literal["numeric"]
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
-    noise: float = 0.0  # std of Gaussian noise added in training (inputs, in normalised units)
+    noise: float = Field(0.0, ge=0.0, le=1e6)  # std of Gaussian noise added in training (inputs, in normalised units)
     loss: Literal["mse", "mae", "huber"] = "mse"  # outputs only
 
 

@@ -18,6 +18,7 @@ from kiln.io import save_tensors, write_json
 from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.generate import generate_ids
 from kiln.lm.metrics import evaluate_pairs
+from kiln.models.budget import LOADING_COPIES, build_within_memory
 from kiln.models.gpt import GPT
 from kiln.training.sampled import perplexity
 
@@ -231,7 +232,7 @@ class LanguageModel(TrainedModel):
             tokenizer = tokenizer_from_state(meta["tokenizer"])
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the tokenizer state is invalid ({type(exc).__name__}: {exc})") from None
-        net = GPT(config.model, tokenizer.vocab_size)
+        net = build_within_memory(lambda: GPT(config.model, tokenizer.vocab_size), f"the GPT model in {path}", LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         net.eval()
         return cls(config, tokenizer, net)

@@ -16,6 +16,7 @@ from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.errors import KilnError
 from kiln.io import save_tensors, write_json
 from kiln.models import MODELS, build_network
+from kiln.models.budget import LOADING_COPIES
 from kiln.supervised.config import TASK, SupervisedConfig, load_supervised_config
 
 
@@ -99,7 +100,7 @@ class Model(TrainedModel):
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the preprocessing state is invalid ({type(exc).__name__}: {exc})") from None
         MODELS.get(config.model.type)().load_extras(config.model, meta, path)
-        net = build_network(config.model, pre.inputs, pre.outputs)
+        net = build_network(config.model, pre.inputs, pre.outputs, copies=LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         return cls(config, pre, net)
 

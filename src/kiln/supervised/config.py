@@ -17,7 +17,7 @@ TASK = "supervised"
 class SplitConfig(Section):
     validation: float = Field(0.1, ge=0.0, lt=1.0)
     test: float = Field(0.2, ge=0.0, lt=1.0)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     stratify: bool = True
 
     @model_validator(mode="after")
