@@ -32,17 +32,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        raise KilnError(f"cannot write {path}: {_reason(exc, path)}") from None
+        raise KilnError(f"cannot write {path}: {os_error_reason(exc, path)}") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _reason(exc: OSError, path: Path) -> str:
+def os_error_reason(exc: OSError, path: Path) -> str:
     """What went wrong, in words a user can act on."""
     if isinstance(exc, (NotADirectoryError, FileExistsError)) or exc.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
-        if blocker is not None and blocker != path:
+        if blocker is not None:
             return f"{blocker} is a file, not a directory"
     if isinstance(exc, IsADirectoryError):
         return "it is a directory"
