@@ -70,6 +70,10 @@ def read_meta(path: str | Path, field: str = "model directory") -> tuple[Path, d
         raise KilnError(f"{folder / META} is not valid JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise KilnError(f"{folder / META} is not a kiln model file (expected an object with a 'config' mapping)")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise KilnError(f"{folder / META}: format_version {version!r} is not one this kiln reads (1 to {FORMAT_VERSION}); "
+                        "was it written by a newer kiln?")
     return folder, meta
 
 
@@ -88,6 +92,9 @@ def load(path: str | Path) -> TrainedModel:
         if str(folder) in str(exc):
             raise
         raise KilnError(f"{folder / META}: {exc}") from None
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        text = str(exc).strip().splitlines()
+        raise KilnError(f"{folder / META}: unexpected content ({type(exc).__name__}{': ' + text[0][:200] if text else ''})") from None
 
 
 def load_weights(path: Path, net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -103,4 +110,8 @@ def load_weights(path: Path, net: torch.nn.Module) -> dict[str, torch.Tensor]:
     if wrong or extra:
         raise KilnError(f"weights in {path / WEIGHTS} do not match its config (missing or misshapen: {wrong[:3]}, "
                         f"unexpected: {extra[:3]})")
+    broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise KilnError(f"{path / WEIGHTS} holds NaN or infinite values in {len(broken)} tensor(s) ({', '.join(broken[:3])}); "
+                        "the model cannot predict: retrain it or load an earlier version")
     return weights

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 KIND = "language_model"
 log = logging.getLogger("kiln")
+MAX_TEMPERATURE = 100.0  # beyond this sampling is uniform noise (and 1e999 is inf: NaN probabilities)
 
 
 def _is_path(data: Any) -> bool:
@@ -73,11 +74,13 @@ class LanguageModel(TrainedModel):
         return ids
 
     @staticmethod
-    def _check(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+    def _check(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None, seed: int | None = None) -> None:
         if int(max_new_tokens) < 1:
             raise KilnError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
-        if temperature < 0:
-            raise KilnError(f"temperature must be >= 0 (got {temperature}); 0 picks the most likely token")
+        if not 0 <= temperature <= MAX_TEMPERATURE:
+            raise KilnError(f"temperature must be between 0 and {MAX_TEMPERATURE:g} (got {temperature}); 0 picks the most likely token")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise KilnError(f"seed must be between 0 and 2**63 - 1 (got {seed})")
         if top_k is not None and top_k < 1:
             raise KilnError(f"top_k must be at least 1 (got {top_k})")
         if top_p is not None and not 0 < top_p <= 1:
@@ -87,7 +90,7 @@ class LanguageModel(TrainedModel):
         self, prompt: str, max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
         top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
     ) -> Iterator[int]:
-        self._check(max_new_tokens, temperature, top_k, top_p)
+        self._check(max_new_tokens, temperature, top_k, top_p, seed)
         ids = self.encode_prompt(prompt)
         return generate_ids(self.net, ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
 
@@ -96,7 +99,7 @@ class LanguageModel(TrainedModel):
         top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
     ) -> Iterator[str]:
         """Yield the continuation of `prompt` as text pieces, as the tokens are sampled."""
-        self._check(max_new_tokens, temperature, top_k, top_p)
+        self._check(max_new_tokens, temperature, top_k, top_p, seed)
         prompt_ids = self.encode_prompt(prompt)
         tokens = generate_ids(self.net, prompt_ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
         if self.tokenizer.kind == "char":
