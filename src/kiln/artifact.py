@@ -4,9 +4,11 @@ config, network, metrics, history and run directory, saved as a directory of `we
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -30,6 +32,7 @@ class TrainedModel(ABC):
         self.metrics: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
+        self.source_dir: Path | None = None  # the model directory it was loaded from
 
     @property
     def device(self) -> torch.device:
@@ -50,6 +53,27 @@ class TrainedModel(ABC):
 
 
 ARTIFACTS: Registry[type[TrainedModel]] = Registry("model kind")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def saved_state_errors(method: F) -> F:
+    """Wrap a model method that applies saved state (preprocessing, tokenizer): an exception other than
+    KilnError there means a model.json whose state does not fit (hand-edited, corrupted): one line."""
+
+    @functools.wraps(method)
+    def wrapper(self: TrainedModel, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except KilnError:
+            raise
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+            source = getattr(self, "source_dir", None)
+            where = f"{source / META}: " if source is not None else ""
+            text = str(exc).strip().splitlines()
+            raise KilnError(f"{where}the saved model state does not fit ({type(exc).__name__}"
+                            f"{': ' + text[0][:200] if text else ''})") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def model_dir(path: str | Path) -> Path:
@@ -87,7 +111,9 @@ def load(path: str | Path) -> TrainedModel:
     registered their artefact classes (importing kiln.api does)."""
     folder, meta = read_meta(path)
     try:
-        return ARTIFACTS.get(kind_of(meta)).from_dir(folder, meta)
+        model = ARTIFACTS.get(kind_of(meta)).from_dir(folder, meta)
+        model.source_dir = folder
+        return model
     except KilnError as exc:
         if str(folder) in str(exc):
             raise

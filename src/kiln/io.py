@@ -60,7 +60,11 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; ValueError (with the reason) for invalid JSON, non-UTF-8 text or nesting too deep to parse."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _json_default(obj: Any) -> Any:

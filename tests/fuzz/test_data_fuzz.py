@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from _oneline import ok_or_one_line
+from _tables import clean_frame, small_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,29 +24,9 @@ CELLS = st.one_of(
 NESTED = st.one_of(st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
 
 
-def clean_frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    color = rng.choice(["red", "green", "blue"], size=n)
-    words = np.array(["good", "bad", "fine", "awful", "great"])
-    y = ((x + (color == "red")) > 0.5).astype(int)
-    return pd.DataFrame({"x": x, "color": color, "flag": rng.choice(["yes", "no"], size=n),
-                         "t": [" ".join(rng.choice(words, 3)) for _ in range(n)], "y": y})
-
-
-def small_config(path: str) -> dict:
-    return {"data": {"train": path, "split": {"validation": 0.2, "test": 0.2, "seed": 1}},
-            "input_features": [{"name": "x", "type": "numeric"}, {"name": "color", "type": "category"},
-                               {"name": "flag", "type": "binary"}, {"name": "t", "type": "text", "max_length": 6}],
-            "output_features": [{"name": "y", "type": "binary"}],
-            "model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 1, "batch_size": 16, "threads": 1}}
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("fuzz-data")
-    clean_frame().to_csv(root / "train.csv", index=False)
-    return kiln.train(small_config(str(root / "train.csv")), output=root / "run")
+def trained(saved):
+    return kiln.load(saved["tab"])
 
 
 @st.composite

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta, saved_state_errors
 from kiln.data.loading import READERS, read_table, read_text
 from kiln.errors import KilnError
 from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
@@ -54,6 +54,7 @@ class LanguageModel(TrainedModel):
         self.tokenizer = tokenizer
 
     # -- generation ---------------------------------------------------------------------------
+    @saved_state_errors
     def encode_prompt(self, prompt: str) -> list[int]:
         """Token ids of a prompt. The char tokenizer refuses characters it never saw in training;
         other tokenizers map unknown tokens to <unk> (with a warning)."""
@@ -130,6 +131,7 @@ class LanguageModel(TrainedModel):
         return "".join(self.stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache))
 
     # -- evaluation ---------------------------------------------------------------------------
+    @saved_state_errors
     def evaluate(
         self,
         data: "str | Path | pd.DataFrame | list[dict[str, Any]] | dict[str, list[Any]]",

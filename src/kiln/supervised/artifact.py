@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta, saved_state_errors
 from kiln.data import as_frame
 from kiln.data.cleaning import clean_frame
 from kiln.data.preprocessor import Preprocessor, TensorData
@@ -46,6 +46,7 @@ class Model(TrainedModel):
     def _logits(self, data: TensorData) -> dict[str, torch.Tensor]:
         return predict_logits(self.net, data, self.config.trainer.eval_batch_size)
 
+    @saved_state_errors
     def predict(self, data: pd.DataFrame | str | Path | list | dict) -> pd.DataFrame:
         """Predictions (and class probabilities) for each row, in input order."""
         frame = as_frame(data)
@@ -57,6 +58,7 @@ class Model(TrainedModel):
             columns.update(feature.decode(logits[feature.name]))
         return pd.DataFrame(columns, index=frame.index)
 
+    @saved_state_errors
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
         """Loss and metrics over all labelled rows (rows without a label are dropped and counted)."""
         pre = self.preprocessor
