@@ -124,7 +124,14 @@ class ModelStore:
         source = model_dir_of(run_dir)
         metrics = metrics_of(run_dir)
         parent = self.root / "models" / name
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return self._push(source, run_dir, metrics, parent, name, promote)
+        except (OSError, sqlite3.Error) as exc:  # disk full, permissions: the index is untouched, the staged copy removed
+            raise KilnError(f"cannot push {source} into {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def _push(self, source: Path, run_dir: str | Path, metrics: dict[str, Any], parent: Path, name: str,
+              promote: bool | None) -> Version:
         tmp = Path(tempfile.mkdtemp(prefix=".push-", dir=parent))
         try:
             staged = tmp / "model"
