@@ -57,8 +57,8 @@ def test_disk_full_mid_run_keeps_the_last_checkpoint_and_resume_finishes(tmp_pat
     assert code == 0, err
 
 
-def test_disk_full_while_writing_predictions_keeps_the_old_file(tmp_path, tabular, tabular_config, capsys, monkeypatch):
-    model = kiln_train(tmp_path, tabular_config)
+def test_disk_full_while_writing_predictions_keeps_the_old_file(tmp_path, tabular, trained_run, capsys, monkeypatch):
+    model = trained_run
     preds = tmp_path / "preds.csv"
     preds.write_text("old predictions\n")
 
@@ -72,15 +72,21 @@ def test_disk_full_while_writing_predictions_keeps_the_old_file(tmp_path, tabula
     assert preds.read_text() == "old predictions\n"
 
 
-def kiln_train(tmp_path, tabular_config):
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
     import kiln
+    from conftest import _tabular_config
 
-    return kiln.train(tabular_config(epochs=1), output=tmp_path / "model_run").run_dir
+    root = tmp_path_factory.mktemp("paths")
+    tabular = root / "tabular.csv"
+    pd.DataFrame({"x": [0.1 * i for i in range(60)], "color": ["red", "blue", "green"] * 20, "flag": ["yes", "no"] * 30,
+                  "y": [i % 2 for i in range(60)]}).to_csv(tabular, index=False)
+    return kiln.train(_tabular_config(tabular, epochs=1), output=root / "model_run").run_dir
 
 
 @pytest.mark.parametrize("output", ["afile/p.csv", "/dev/null/x", "adir"])
-def test_predict_output_paths(tmp_path, tabular, tabular_config, capsys, monkeypatch, output):
-    model = kiln_train(tmp_path, tabular_config)
+def test_predict_output_paths(tmp_path, tabular, trained_run, capsys, monkeypatch, output):
+    model = trained_run
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()

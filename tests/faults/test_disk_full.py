@@ -37,9 +37,16 @@ def config_file(tmp_path, tabular_config):
     return path
 
 
-@pytest.fixture
-def trained(tmp_path, tabular_config):
-    return kiln.train(tabular_config(epochs=1), output=tmp_path / "trained").run_dir
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("disk-full")
+    pd.DataFrame({"x": [0.1 * i for i in range(60)], "color": ["red", "blue", "green"] * 20, "flag": ["yes", "no"] * 30,
+                  "y": [i % 2 for i in range(60)]}).to_csv(root / "t.csv", index=False)
+    config = {"data": {"train": str(root / "t.csv")}, "input_features": [{"name": "x", "type": "numeric"}, {"name": "color", "type": "category"}],
+              "output_features": [{"name": "y", "type": "binary"}], "model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 1}}
+    return kiln.train(config, output=root / "trained").run_dir
 
 
 @pytest.mark.parametrize("target", ["weights.safetensors", "model.json", "config.yaml", "metrics.json", "history.csv", "report.html"])

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))  # the se
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _oneline
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture]
-settings.register_profile("ci", max_examples=int(os.environ.get("KILN_FUZZ_EXAMPLES", "30")), deadline=None,
+settings.register_profile("ci", max_examples=int(os.environ.get("KILN_FUZZ_EXAMPLES", "15")), deadline=None,
                           suppress_health_check=_QUIET, derandomize=True, print_blob=True,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: a failure reports at once
 settings.register_profile("fuzz", max_examples=int(os.environ.get("KILN_FUZZ_EXAMPLES", "1000")), deadline=None,
