@@ -75,13 +75,13 @@ def test_disk_full_while_writing_predictions_keeps_the_old_file(tmp_path, tabula
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     import kiln
-    from conftest import _tabular_config
 
     root = tmp_path_factory.mktemp("paths")
-    tabular = root / "tabular.csv"
     pd.DataFrame({"x": [0.1 * i for i in range(60)], "color": ["red", "blue", "green"] * 20, "flag": ["yes", "no"] * 30,
-                  "y": [i % 2 for i in range(60)]}).to_csv(tabular, index=False)
-    return kiln.train(_tabular_config(tabular, epochs=1), output=root / "model_run").run_dir
+                  "y": [i % 2 for i in range(60)]}).to_csv(root / "t.csv", index=False)
+    config = {"data": {"train": str(root / "t.csv")}, "input_features": [{"name": "x", "type": "numeric"}, {"name": "color", "type": "category"}],
+              "output_features": [{"name": "y", "type": "binary"}], "model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 1}}
+    return kiln.train(config, output=root / "model_run").run_dir
 
 
 @pytest.mark.parametrize("output", ["afile/p.csv", "/dev/null/x", "adir"])
