@@ -110,8 +110,13 @@ def load(path: str | Path) -> TrainedModel:
     """Load any saved kiln model (or the model of a run directory); the task packages must have
     registered their artefact classes (importing kiln.api does)."""
     folder, meta = read_meta(path)
+    return from_dir_checked(ARTIFACTS.get(kind_of(meta)), folder, meta)
+
+
+def from_dir_checked(cls: type[TrainedModel], folder: Path, meta: dict[str, Any]) -> Any:
+    """`cls.from_dir` with every failure as one line naming the model directory's file."""
     try:
-        model = ARTIFACTS.get(kind_of(meta)).from_dir(folder, meta)
+        model = cls.from_dir(folder, meta)
         model.source_dir = folder
         return model
     except KilnError as exc:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta, saved_state_errors
+from kiln.artifact import (ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, from_dir_checked, load_weights, read_meta,
+                           saved_state_errors)
 from kiln.data.loading import READERS, read_table, read_text
 from kiln.errors import KilnError
 from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
@@ -228,7 +229,7 @@ class LanguageModel(TrainedModel):
         folder, meta = read_meta(path)
         if meta.get("kind") != KIND:
             raise KilnError(f"{folder} is not a language model: it was not trained from a `task: language_modeling` config")
-        return cls.from_dir(folder, meta)
+        return from_dir_checked(cls, folder, meta)
 
     @classmethod
     def from_dir(cls, path: Path, meta: dict[str, Any]) -> "LanguageModel":

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta, saved_state_errors
+from kiln.artifact import (ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, from_dir_checked, load_weights, read_meta,
+                           saved_state_errors)
 from kiln.data import as_frame
 from kiln.data.cleaning import clean_frame
 from kiln.data.preprocessor import Preprocessor, TensorData
@@ -92,7 +93,7 @@ class Model(TrainedModel):
     def load(cls, path: str | Path) -> "Model":
         """Load a saved supervised model (a model directory or a run directory)."""
         folder, meta = read_meta(path)
-        return cls.from_dir(folder, meta)
+        return from_dir_checked(cls, folder, meta)
 
     @classmethod
     def from_dir(cls, path: Path, meta: dict[str, Any]) -> "Model":
