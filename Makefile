@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MKL_NUM_THREADS ?= 1
 export KILN_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test test-slow bench browser clean
+.PHONY: install demo test test-slow fuzz bench browser clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The fuzz suite with many more examples (tests/fuzz; KILN_FUZZ_EXAMPLES per test, counts in benchmarks/results/fuzz.json).
+fuzz: $(STAMP)
+	KILN_FUZZ=fuzz KILN_FUZZ_REPORT=benchmarks/results/fuzz.json $(BIN)/python -m pytest tests/fuzz -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py

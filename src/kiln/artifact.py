@@ -4,9 +4,11 @@ config, network, metrics, history and run directory, saved as a directory of `we
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -30,6 +32,7 @@ class TrainedModel(ABC):
         self.metrics: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
+        self.source_dir: Path | None = None  # the model directory it was loaded from
 
     @property
     def device(self) -> torch.device:
@@ -50,6 +53,27 @@ class TrainedModel(ABC):
 
 
 ARTIFACTS: Registry[type[TrainedModel]] = Registry("model kind")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def saved_state_errors(method: F) -> F:
+    """Wrap a model method that applies saved state (preprocessing, tokenizer): an exception other than
+    KilnError there means a model.json whose state does not fit (hand-edited, corrupted): one line."""
+
+    @functools.wraps(method)
+    def wrapper(self: TrainedModel, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except KilnError:
+            raise
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+            source = getattr(self, "source_dir", None)
+            where = f"{source / META}: " if source is not None else ""
+            text = str(exc).strip().splitlines()
+            raise KilnError(f"{where}the saved model state does not fit ({type(exc).__name__}"
+                            f"{': ' + text[0][:200] if text else ''})") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def model_dir(path: str | Path) -> Path:
@@ -70,6 +94,10 @@ def read_meta(path: str | Path, field: str = "model directory") -> tuple[Path, d
         raise KilnError(f"{folder / META} is not valid JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise KilnError(f"{folder / META} is not a kiln model file (expected an object with a 'config' mapping)")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise KilnError(f"{folder / META}: format_version {version!r} is not one this kiln reads (1 to {FORMAT_VERSION}); "
+                        "was it written by a newer kiln?")
     return folder, meta
 
 
@@ -82,12 +110,22 @@ def load(path: str | Path) -> TrainedModel:
     """Load any saved kiln model (or the model of a run directory); the task packages must have
     registered their artefact classes (importing kiln.api does)."""
     folder, meta = read_meta(path)
+    return from_dir_checked(ARTIFACTS.get(kind_of(meta)), folder, meta)
+
+
+def from_dir_checked(cls: type[TrainedModel], folder: Path, meta: dict[str, Any]) -> Any:
+    """`cls.from_dir` with every failure as one line naming the model directory's file."""
     try:
-        return ARTIFACTS.get(kind_of(meta)).from_dir(folder, meta)
+        model = cls.from_dir(folder, meta)
+        model.source_dir = folder
+        return model
     except KilnError as exc:
         if str(folder) in str(exc):
             raise
         raise KilnError(f"{folder / META}: {exc}") from None
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        text = str(exc).strip().splitlines()
+        raise KilnError(f"{folder / META}: unexpected content ({type(exc).__name__}{': ' + text[0][:200] if text else ''})") from None
 
 
 def load_weights(path: Path, net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -103,4 +141,8 @@ def load_weights(path: Path, net: torch.nn.Module) -> dict[str, torch.Tensor]:
     if wrong or extra:
         raise KilnError(f"weights in {path / WEIGHTS} do not match its config (missing or misshapen: {wrong[:3]}, "
                         f"unexpected: {extra[:3]})")
+    broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise KilnError(f"{path / WEIGHTS} holds NaN or infinite values in {len(broken)} tensor(s) ({', '.join(broken[:3])}); "
+                        "the model cannot predict: retrain it or load an earlier version")
     return weights

@@ -7,7 +7,14 @@ from collections.abc import Iterable
 
 
 class KilnError(Exception):
-    """An error in the user's input (config, data, paths) with a one-line message."""
+    """An error in the user's input (config, data, paths) with a one-line message: line breaks that
+    come in with a quoted user value are escaped, so the message stays one line."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = str(message)
+        if "\n" in text or "\r" in text:
+            text = text.replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(text, *args)
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

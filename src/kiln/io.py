@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,20 +14,39 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from kiln.errors import KilnError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path in the target's folder; rename it onto `path` only if the block succeeds."""
+    """Yield a temp path in the target's folder; rename it onto `path` only if the block succeeds.
+
+    A failed write (disk full, a parent that is a file, no permission) leaves the old file intact and
+    is one KilnError line naming the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)  # keeps the suffix (matplotlib reads it)
-    os.close(fd)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)  # keeps the suffix (matplotlib reads it)
+        os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise KilnError(f"cannot write {path}: {os_error_reason(exc, path)}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def os_error_reason(exc: OSError, path: Path) -> str:
+    """What went wrong, in words a user can act on."""
+    if isinstance(exc, (NotADirectoryError, FileExistsError)) or exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"{blocker} is a file, not a directory"
+    if isinstance(exc, IsADirectoryError):
+        return "it is a directory"
+    return exc.strerror or str(exc)
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -40,7 +60,11 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; ValueError (with the reason) for invalid JSON, non-UTF-8 text or nesting too deep to parse."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _json_default(obj: Any) -> Any:

@@ -27,7 +27,7 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        if name not in self._items:
+        if name not in self:
             valid = ", ".join(sorted(self._items))
             raise KilnError(f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; valid: {valid}")
         return self._items[name]
@@ -36,7 +36,7 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return isinstance(name, str) and name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from kiln.config.explain import explain
+from kiln.config.yaml_safe import decode_config, load_yaml_text
 from kiln.errors import KilnError
 
 DEFAULT_DATA_DIR = "../shared/data"
@@ -45,12 +45,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise KilnError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise KilnError(f"malformed YAML in {path}{where}: {problem}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KilnError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    data = load_yaml_text(decode_config(raw, f"config {path}"), str(path))
     if not isinstance(data, dict):
         raise KilnError(f"config {path} must be a YAML mapping of sections (data, model, trainer, ...)")
     return data
@@ -87,8 +85,8 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
         if not sep or not key.strip():
             raise KilnError(f"--set expects KEY=VALUE with a dotted key (e.g. trainer.epochs=5), got '{item}'")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = load_yaml_text(text, f"--set {key}") if text.strip() else None
+        except KilnError:
             raise KilnError(f"--set {key}: cannot parse '{text}' as a YAML value") from None
         node = out
         parts = key.strip().split(".")

@@ -24,6 +24,20 @@ def check_columns(frame: pd.DataFrame, names: Sequence[str], where: str = "data"
         raise KilnError(f"column(s) {missing} not found in {where}; it has: {cols}")
 
 
+def check_scalar_cells(frame: pd.DataFrame, features: Sequence[Feature], where: str = "data") -> None:
+    """A cell holding an object or a list (nested JSON) where one value belongs is one line naming it."""
+    for feature in features:
+        column = frame[feature.name]
+        if column.dtype != object:
+            continue
+        nested = column.map(lambda v: isinstance(v, (dict, list, tuple, set, np.ndarray)))
+        if nested.any():
+            row = nested.index[int(np.argmax(nested.to_numpy()))]
+            kind = type(column[row]).__name__
+            raise KilnError(f"column '{feature.name}' in {where} holds a nested value ({kind}) at row {row}; "
+                            f"a {feature.type} feature takes one scalar value per cell")
+
+
 def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
     """Array and list cells (images) become bytes so rows can be compared."""
     out = frame.copy()
@@ -51,6 +65,7 @@ def clean_frame(
     if frame.empty:
         raise KilnError(f"{where} is empty (0 rows)")
     frame = frame[names + extra].copy()
+    check_scalar_cells(frame, [f for f in features if f.type not in ("image", "audio")], where)
     if drop_duplicates:
         dupes = _hashable(frame[names]).duplicated().to_numpy()
         report["duplicates_dropped"] = int(dupes.sum())

@@ -28,7 +28,7 @@ def _tsv(path: Path) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:
         if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
-            frame[col] = frame[col].str.rstrip("\r")
+            frame[col] = frame[col].map(lambda v: v.rstrip("\r") if isinstance(v, str) else v)
             converted = pd.to_numeric(frame[col], errors="coerce")
             if converted.notna().sum() == frame[col].notna().sum():
                 frame[col] = converted
@@ -90,9 +90,18 @@ def read_table(source: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise KilnError(f"data file {path} is empty (no header row, no rows)") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise KilnError(f"cannot read {path}: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for malformed files
+        raise KilnError(f"cannot read {path}: {type(exc).__name__}: {_first_line(exc)}") from None
+    if len(frame.columns) != len(set(map(str, frame.columns))):
+        raise KilnError(f"{path} has duplicate column names")
     frame.attrs["source"] = str(path)
     return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def as_frame(data: pd.DataFrame | str | Path | dict | list) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kiln.data.cleaning import check_columns
+from kiln.data.cleaning import check_columns, check_scalar_cells
 from kiln.features import Feature, build_feature
 from kiln.features._classes import check_classes, label_strings
 
@@ -83,6 +83,7 @@ class Preprocessor:
     def transform(self, frame: pd.DataFrame, targets: bool = True, where: str = "data") -> TensorData:
         needed = [f.name for f in (self.features if targets else self.inputs)]
         check_columns(frame, needed, where)
+        check_scalar_cells(frame, [f for f in (self.features if targets else self.inputs) if f.type != "image"], where)
         inputs = {}
         for f in self.inputs:
             cleaned, _ = f.clean(frame[f.name])

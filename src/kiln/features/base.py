@@ -7,13 +7,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from kiln.config.section import Section
 
 
-class FeatureConfig(BaseModel):
+class FeatureConfig(Section):
     """Fields every feature has; each feature type adds its own and a `type` literal."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
 
 

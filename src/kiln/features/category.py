@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from kiln.features import FEATURES
 from kiln.features._classes import add_counts, check_classes, decode_classes, encode_labels, label_strings
@@ -18,8 +19,8 @@ UNSEEN = "<unseen>"
 
 class CategoryConfig(FeatureConfig):
     type: Literal["category"]
-    max_categories: int = 1000  # rarer values map to <unseen> (inputs)
-    embedding_dim: int | None = None  # None: one-hot up to 32 categories, else a 16-wide embedding
+    max_categories: int = Field(1000, ge=1, le=10_000_000)  # rarer values map to <unseen> (inputs)
+    embedding_dim: int | None = Field(None, ge=1, le=65_536)  # None: one-hot up to 32 categories, else a 16-wide embedding
 
 
 @FEATURES.register("category")

@@ -9,25 +9,26 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
+
+from kiln.config.section import Section
 
 from kiln.errors import KilnError
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
 
 
-class AugmentationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AugmentationConfig(Section):
     flip: bool = False  # random horizontal flip
-    rotate: float = 0.0  # max degrees
-    crop: int = 0  # pad-and-random-crop pixels
+    rotate: float = Field(0.0, ge=0.0, le=360.0)  # max degrees
+    crop: int = Field(0, ge=0, le=4096)  # pad-and-random-crop pixels
 
 
 class ImageConfig(FeatureConfig):
     type: Literal["image"]
-    height: int | None = None  # resize target for image files; inferred for arrays
-    width: int | None = None
-    channels: int | None = None  # 1 (grayscale) or 3 (RGB); inferred when omitted
+    height: int | None = Field(None, ge=1, le=16_384)  # resize target for image files; inferred for arrays
+    width: int | None = Field(None, ge=1, le=16_384)
+    channels: Literal[1, 3] | None = None  # 1 (grayscale) or 3 (RGB); inferred when omitted
     # global: one mean/std over all pixels; per_pixel: standardise each pixel position (C, H, W) on its own
     # (constant pixels, e.g. always-blank borders, become 0); none: only scale to [0, 1] by the training maximum
     normalization: Literal["global", "per_pixel", "none"] = "global"

@@ -8,15 +8,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
+from kiln.errors import KilnError
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
+
+LARGEST = 1e30  # larger magnitudes overflow float32 once scaled (z-score squares them)
 
 
 class NumericConfig(FeatureConfig):
     type: Literal["numeric"]
     normalization: Literal["zscore", "minmax", "none"] = "zscore"
-    noise: float = 0.0  # std of Gaussian noise added in training (inputs, in normalised units)
+    noise: float = Field(0.0, ge=0.0, le=1e6)  # std of Gaussian noise added in training (inputs, in normalised units)
     loss: Literal["mse", "mae", "huber"] = "mse"  # outputs only
 
 
@@ -37,11 +41,21 @@ class NumericFeature(Feature):
 
     def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            return series.astype("float64"), {}
+            return self._finite(series.astype("float64")), {}
         text = series.astype("string").str.strip()
         numbers = pd.to_numeric(text, errors="coerce")
         bad = int((numbers.isna() & text.notna() & text.ne("")).sum())
-        return numbers.astype("float64"), ({"coerced_non_numeric": bad} if bad else {})
+        return self._finite(numbers.astype("float64")), ({"coerced_non_numeric": bad} if bad else {})
+
+    def _finite(self, values: pd.Series) -> pd.Series:
+        """Refuse inf, -inf and magnitudes beyond float32 scaling: name the column, count the rows."""
+        array = values.to_numpy()
+        bad = np.isinf(array) | (np.abs(np.nan_to_num(array)) > LARGEST)
+        if bad.any():
+            first = values.index[int(np.argmax(bad))]
+            raise KilnError(f"column '{self.name}' holds non-finite or overflowing values (inf, or beyond ±{LARGEST:g}) in "
+                            f"{int(bad.sum())} row(s), first at row {first}; replace or drop them")
+        return values
 
     def fit(self, series: pd.Series) -> None:
         values = series.astype("float64")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from pydantic import Field
+
 import numpy as np
 import pandas as pd
 import torch
@@ -19,9 +21,9 @@ _DIGIT = re.compile(r"\d")
 class TextConfig(FeatureConfig):
     type: Literal["text"]
     tokenizer: Literal["word", "char", "bpe", "wordpiece", "pretrained"] = "word"
-    vocab_size: int = 10000  # including <pad> and <unk>
-    max_length: int = 64
-    min_frequency: int = 1
+    vocab_size: int = Field(10000, ge=3, le=1_000_000)  # including <pad> and <unk>
+    max_length: int = Field(64, ge=1, le=100_000)
+    min_frequency: int = Field(1, ge=1)
     lowercase: bool = True
     normalize_digits: bool = False  # map every digit to 0, so numbers of one shape (phone numbers, prices) share a token
     tokenizer_path: str | None = None  # tokenizer "pretrained": a Hugging Face checkpoint directory (model type hf sets it)

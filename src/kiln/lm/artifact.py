@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.artifact import (ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, from_dir_checked, load_weights, read_meta,
+                           saved_state_errors)
 from kiln.data.loading import READERS, read_table, read_text
 from kiln.errors import KilnError
 from kiln.features.tokenizers import Tokenizer, tokenizer_from_state
@@ -18,6 +19,7 @@ from kiln.io import save_tensors, write_json
 from kiln.lm.config import LMConfig, load_lm_config
 from kiln.lm.generate import generate_ids
 from kiln.lm.metrics import evaluate_pairs
+from kiln.models.budget import LOADING_COPIES, build_within_memory
 from kiln.models.gpt import GPT
 from kiln.training.sampled import perplexity
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 KIND = "language_model"
 log = logging.getLogger("kiln")
+MAX_TEMPERATURE = 100.0  # beyond this sampling is uniform noise (and 1e999 is inf: NaN probabilities)
 
 
 def _is_path(data: Any) -> bool:
@@ -52,6 +55,7 @@ class LanguageModel(TrainedModel):
         self.tokenizer = tokenizer
 
     # -- generation ---------------------------------------------------------------------------
+    @saved_state_errors
     def encode_prompt(self, prompt: str) -> list[int]:
         """Token ids of a prompt. The char tokenizer refuses characters it never saw in training;
         other tokenizers map unknown tokens to <unk> (with a warning)."""
@@ -72,11 +76,13 @@ class LanguageModel(TrainedModel):
         return ids
 
     @staticmethod
-    def _check(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+    def _check(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None, seed: int | None = None) -> None:
         if int(max_new_tokens) < 1:
             raise KilnError(f"max_new_tokens must be at least 1 (got {max_new_tokens})")
-        if temperature < 0:
-            raise KilnError(f"temperature must be >= 0 (got {temperature}); 0 picks the most likely token")
+        if not 0 <= temperature <= MAX_TEMPERATURE:
+            raise KilnError(f"temperature must be between 0 and {MAX_TEMPERATURE:g} (got {temperature}); 0 picks the most likely token")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise KilnError(f"seed must be between 0 and 2**63 - 1 (got {seed})")
         if top_k is not None and top_k < 1:
             raise KilnError(f"top_k must be at least 1 (got {top_k})")
         if top_p is not None and not 0 < top_p <= 1:
@@ -86,7 +92,7 @@ class LanguageModel(TrainedModel):
         self, prompt: str, max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
         top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
     ) -> Iterator[int]:
-        self._check(max_new_tokens, temperature, top_k, top_p)
+        self._check(max_new_tokens, temperature, top_k, top_p, seed)
         ids = self.encode_prompt(prompt)
         return generate_ids(self.net, ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
 
@@ -95,7 +101,7 @@ class LanguageModel(TrainedModel):
         top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
     ) -> Iterator[str]:
         """Yield the continuation of `prompt` as text pieces, as the tokens are sampled."""
-        self._check(max_new_tokens, temperature, top_k, top_p)
+        self._check(max_new_tokens, temperature, top_k, top_p, seed)
         prompt_ids = self.encode_prompt(prompt)
         tokens = generate_ids(self.net, prompt_ids, int(max_new_tokens), temperature, top_k, top_p, seed, use_cache)
         if self.tokenizer.kind == "char":
@@ -126,6 +132,7 @@ class LanguageModel(TrainedModel):
         return "".join(self.stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache))
 
     # -- evaluation ---------------------------------------------------------------------------
+    @saved_state_errors
     def evaluate(
         self,
         data: "str | Path | pd.DataFrame | list[dict[str, Any]] | dict[str, list[Any]]",
@@ -222,7 +229,7 @@ class LanguageModel(TrainedModel):
         folder, meta = read_meta(path)
         if meta.get("kind") != KIND:
             raise KilnError(f"{folder} is not a language model: it was not trained from a `task: language_modeling` config")
-        return cls.from_dir(folder, meta)
+        return from_dir_checked(cls, folder, meta)
 
     @classmethod
     def from_dir(cls, path: Path, meta: dict[str, Any]) -> "LanguageModel":
@@ -231,7 +238,7 @@ class LanguageModel(TrainedModel):
             tokenizer = tokenizer_from_state(meta["tokenizer"])
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the tokenizer state is invalid ({type(exc).__name__}: {exc})") from None
-        net = GPT(config.model, tokenizer.vocab_size)
+        net = build_within_memory(lambda: GPT(config.model, tokenizer.vocab_size), f"the GPT model in {path}", LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         net.eval()
         return cls(config, tokenizer, net)

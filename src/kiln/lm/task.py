@@ -12,6 +12,7 @@ from kiln.errors import KilnError
 from kiln.lm.artifact import LanguageModel
 from kiln.lm.config import load_lm_config
 from kiln.lm.data import BlockSampler, prepare_data
+from kiln.models.budget import build_within_memory
 from kiln.models.gpt import GPT
 from kiln.training import Run, Trainer
 from kiln.training.sampled import SampledTask
@@ -40,7 +41,7 @@ def train_lm(
     device = run.start(cfg)
     saved = run.saved_meta()
     data_ = prepare_data(config, saved["tokenizer"] if saved else None)
-    net = GPT(config.model, data_.tokenizer.vocab_size)
+    net = build_within_memory(lambda: GPT(config.model, data_.tokenizer.vocab_size), "the GPT model")
     model = LanguageModel(config, data_.tokenizer, net)
     run.create()
     if saved is None:

@@ -7,21 +7,22 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from kiln.config import Section
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.models.augment import GaussianNoise, ImageAugment, SpectrogramAugment
+from kiln.models.budget import TRAINING_COPIES, build_within_memory
 from kiln.models.encoders import FlattenEncoder, activation
 from kiln.models.init import init_weights
 from kiln.registry import Registry
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(Section):
     """Fields shared by all model types."""
 
-    model_config = ConfigDict(extra="forbid")
     type: str
     hidden: list[Annotated[int, Field(ge=1, le=1_000_000)]] = []  # trunk layer widths after the encoders
     activation: Literal["relu", "sigmoid", "tanh", "gelu", "leaky_relu", "elu", "silu"] = "relu"
@@ -166,14 +167,20 @@ def build_encoder(model: ModelType, cfg: ModelConfig, feature: Feature) -> nn.Mo
     raise KilnError(f"model type '{model.name}' has no encoder for {feature.type} feature '{feature.name}'")
 
 
-def build_network(cfg: ModelConfig, inputs: Sequence[Feature], outputs: Sequence[Feature]) -> Network:
-    """Build the torch network for fitted input and output features."""
+def build_network(cfg: ModelConfig, inputs: Sequence[Feature], outputs: Sequence[Feature],
+                  copies: int = TRAINING_COPIES) -> Network:
+    """Build the torch network for fitted input and output features (refused first if `copies` of it
+    cannot fit in memory: 4 to train, 1 to load)."""
     model = MODELS.get(cfg.type)()
     model.check(inputs)
-    encoders = {f.name: build_encoder(model, cfg, f) for f in inputs}
-    net = Network(encoders, list(cfg.hidden), cfg.activation, cfg.dropout, {f.name: f.output_dim for f in outputs})
-    init_weights(net, cfg.init, cfg.init_std)
-    return net
+
+    def make() -> Network:
+        encoders = {f.name: build_encoder(model, cfg, f) for f in inputs}
+        net = Network(encoders, list(cfg.hidden), cfg.activation, cfg.dropout, {f.name: f.output_dim for f in outputs})
+        init_weights(net, cfg.init, cfg.init_std)
+        return net
+
+    return build_within_memory(make, f"the {cfg.type} network", copies)
 
 
 def flatten_image(info: dict[str, Any]) -> nn.Module:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from torch import nn
 
@@ -14,11 +16,11 @@ from kiln.models.encoders import AudioCNNEncoder, AudioConv1dEncoder, ImageCNNEn
 
 class CNNConfig(ModelConfig):
     type: Literal["cnn"]
-    channels: list[int] = [32, 64]
-    kernel_size: int = 3
-    pool: int = 2
-    conv_dropout: float = 0.0
-    hidden: list[int] = [128]
+    channels: list[Annotated[int, Field(ge=1, le=65_536)]] = Field([32, 64], min_length=1, max_length=64)
+    kernel_size: int = Field(3, ge=1, le=255)
+    pool: int = Field(2, ge=1, le=255)
+    conv_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    hidden: list[Annotated[int, Field(ge=1, le=1_000_000)]] = [128]
     audio: Literal["2d", "1d"] = "2d"  # audio spectrograms: 2-D convolution over (bins, frames), or 1-D over frames
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
 from kiln.models.base import MODELS, ModelConfig, ModelType, flatten_image
@@ -13,7 +13,7 @@ from kiln.models.encoders import TextBagEncoder
 
 class LinearConfig(ModelConfig):
     type: Literal["linear"]
-    embedding_dim: int = 32  # text inputs: mean of token embeddings
+    embedding_dim: int = Field(32, ge=1, le=65_536)  # text inputs: mean of token embeddings
 
     @model_validator(mode="after")
     def _no_hidden(self) -> "LinearConfig":

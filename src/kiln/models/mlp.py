@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from torch import nn
 
@@ -12,8 +14,8 @@ from kiln.models.encoders import TextBagEncoder
 
 class MLPConfig(ModelConfig):
     type: Literal["mlp"]
-    hidden: list[int] = [64, 32]
-    embedding_dim: int = 64
+    hidden: list[Annotated[int, Field(ge=1, le=1_000_000)]] = [64, 32]
+    embedding_dim: int = Field(64, ge=1, le=65_536)
 
 
 @MODELS.register("mlp")

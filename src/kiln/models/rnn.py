@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from torch import nn
 
@@ -15,10 +17,10 @@ from kiln.models.encoders import TextRNNEncoder
 class RNNConfig(ModelConfig):
     type: Literal["rnn"]
     cell: Literal["lstm", "gru"] = "lstm"
-    embedding_dim: int = 64
-    rnn_hidden: list[int] = [128]
+    embedding_dim: int = Field(64, ge=1, le=65_536)
+    rnn_hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field([128], min_length=1, max_length=64)
     bidirectional: bool = False
-    rnn_dropout: float = 0.0
+    rnn_dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 @MODELS.register("rnn")

@@ -13,6 +13,7 @@ from kiln.errors import KilnError
 from kiln.features.tokenizers import tokenizer_from_state
 from kiln.io import save_tensors, write_json
 from kiln.pretrain.config import PretrainConfig, load_pretrain_config
+from kiln.models.budget import LOADING_COPIES, build_within_memory
 from kiln.pretrain.mlm import MaskedLanguageModel
 
 KIND = "pretrained_encoder"
@@ -51,7 +52,8 @@ class PretrainedEncoder(TrainedModel):
             vocab = tokenizer_from_state(meta["tokenizer"]).vocab_size
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the tokenizer state is invalid ({type(exc).__name__}: {exc})") from None
-        net = MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length)
+        net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length),
+                                  f"the masked-LM encoder in {path}", LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         return cls(config, meta["tokenizer"], net)
 

@@ -19,7 +19,7 @@ class PretrainDataConfig(Section):
     train: list[str] = Field(min_length=1)  # text sources: .txt (one example per non-empty line) or csv/tsv/jsonl/parquet
     text_column: str = "text"  # the column read from table files
     validation: float = Field(0.05, gt=0.0, lt=1.0)  # held-out fraction of the examples (shuffled)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     max_examples: int | None = Field(None, ge=2)  # cap on examples per source (None: all)
 
     @field_validator("train", mode="before")

@@ -14,6 +14,7 @@ from kiln.errors import KilnError
 from kiln.pretrain.artifact import PretrainedEncoder
 from kiln.pretrain.config import load_pretrain_config
 from kiln.pretrain.data import prepare_data
+from kiln.models.budget import build_within_memory
 from kiln.pretrain.mlm import MaskedLanguageModel, MaskedSampler
 from kiln.training import Run, Trainer
 from kiln.training.sampled import SampledTask, perplexity
@@ -38,7 +39,7 @@ def pretrain(
     saved = run.saved_meta()
     data_ = prepare_data(config, saved["tokenizer"] if saved else None)
     vocab = data_.tokenizer.vocab_size
-    net = MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length)
+    net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length), "the masked-LM encoder")
     encoder = PretrainedEncoder(config, data_.tokenizer.state(), net)
     run.create()
     if saved is None:

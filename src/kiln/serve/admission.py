@@ -3,6 +3,9 @@ one body reader with one size limit. Every refusal is a one-line JSON error and 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import time
 from typing import Any
 
@@ -67,16 +70,48 @@ def admit(state: ServerState, name: str, request: Request, task: str) -> tuple[C
     return call, served, None
 
 
-async def read_body(call: Call, request: Request, limit: int) -> bytes | JSONResponse:
+async def read_body(call: Call, request: Request, limit: int, timeout_s: float) -> bytes | JSONResponse:
     """The whole body, or a 413 as soon as it is known to be over `limit` bytes (by Content-Length,
-    else counted while it streams in: nothing past the limit is read)."""
+    else counted while it streams in: nothing past the limit is read), or a 408 when the client has
+    not sent it all within what is left of `timeout_s` (a client stalled mid-body holds nothing for long)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         return call.fail(413, f"request body of {int(length)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return call.fail(413, f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(call.remaining(timeout_s)):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return call.fail(413, f"request body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        return call.fail(408, f"request body not received within the {timeout_s:g} s limit", Connection="close")
     return b"".join(chunks)
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON; ValueError (a 422) for invalid JSON, nesting too deep for the parser,
+    or a string holding an unpaired UTF-16 surrogate escape (not Unicode: it cannot be encoded)."""
+    try:
+        value = json.loads(raw or b"null")
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if _SURROGATE.search(raw):
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, str):
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(f"a string holds an unpaired surrogate \\u{ord(node[exc.start]):04x}; send valid Unicode") from None
+    return value

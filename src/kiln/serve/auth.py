@@ -11,8 +11,10 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ import yaml
 
 from kiln.errors import KilnError
 from kiln.io import write_text
+
+log = logging.getLogger("kiln.serve")
 
 
 def hash_key(key: str) -> str:
@@ -103,12 +107,20 @@ class Principal:
 
 
 class KeyStore:
-    """Checks `Authorization: Bearer KEY` or `X-API-Key: KEY`; re-reads the file when it changes."""
+    """Checks `Authorization: Bearer KEY` or `X-API-Key: KEY`; re-reads the file when it changes.
+
+    Deleting the key file revokes every key once it has been gone for `MISSING_GRACE_S` (an editor
+    that deletes before writing is ridden over); a broken edit keeps the last good keys. Both are
+    logged once."""
+
+    MISSING_GRACE_S = 2.0
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._mtime: float | None = None
         self._keys: dict[str, Principal] = {}
+        self._missing_since: float | None = None
+        self._broken: float | None = None
         self._reload()
 
     def _reload(self) -> None:
@@ -117,10 +129,28 @@ class KeyStore:
         except FileNotFoundError:
             if self._mtime is None:
                 raise KilnError(f"API key file not found: {self.path}") from None
-            return  # keep the last good keys while the file is being replaced
+            now = time.monotonic()
+            if self._missing_since is None:
+                self._missing_since = now
+                log.warning("API key file %s was deleted: every key is refused from %g s on, until the file is back",
+                            self.path, self.MISSING_GRACE_S)
+            if now - self._missing_since >= self.MISSING_GRACE_S and self._keys:
+                self._keys = {}
+                self._mtime = -1  # re-read whatever file appears next
+            return
+        if self._missing_since is not None:
+            log.warning("API key file %s is back: keys are read from it again", self.path)
+            self._missing_since = None
         if mtime == self._mtime:
             return
-        keys = read_key_file(self.path)
+        try:
+            keys = read_key_file(self.path)
+        except KilnError as exc:
+            if self._broken != mtime:
+                self._broken = mtime
+                log.warning("%s; keeping the previous keys", exc)
+            raise
+        self._broken = None
         self._keys = {k["sha256"].lower(): Principal(str(k.get("name", "?")), list(k.get("models", []))) for k in keys}
         self._mtime = mtime
 

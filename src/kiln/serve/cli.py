@@ -58,6 +58,16 @@ def serve_cmd(
                         ("--generate-workers", generate_workers)):
         if value <= 0:
             raise KilnError(f"{flag} must be positive (got {value})")
+    if not 0 <= port <= 65535:
+        raise KilnError(f"--port must be between 0 and 65535 (got {port})")
+    if workers < 1:
+        raise KilnError(f"--workers must be at least 1 (got {workers})")
+    if max_body_bytes < 1:
+        raise KilnError(f"--max-body-bytes must be at least 1 (got {max_body_bytes})")
+    if poll_s < 0.05:
+        raise KilnError(f"--poll-s must be at least 0.05 seconds (got {poll_s}); 0 would spin a core")
+    if max_wait_ms < 0 or drift_interval_s < 0:
+        raise KilnError("--max-wait-ms and --drift-interval-s must be 0 or more")
     if generate_queue_size < 0:
         raise KilnError(f"--generate-queue-size must be 0 or more (got {generate_queue_size})")
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, timeout_s=timeout_s,
@@ -110,18 +120,19 @@ def registry_list(
     name: Annotated[Optional[str], typer.Argument(help="only this model")] = None,
     registry: RegistryOpt = None,
 ) -> None:
-    """Models and versions; * marks the promoted (served) one."""
+    """Models and versions; * marks the promoted one (served unless `status` says a server could not load it)."""
     from rich.table import Table
 
     from kiln.serve.versions import ModelStore
 
     reg = ModelStore(registry or _default_registry(), create=False)
     table = Table(title=f"registry {reg.root}")
-    for col in ("name", "version", "promoted", "pushed", "metrics"):
+    for col in ("name", "version", "promoted", "pushed", "metrics", "status"):
         table.add_column(col)
     for v in reg.versions(name):
+        status = f"failed to load: {v.load_error}" if v.load_error else ("served" if v.promoted else "")
         table.add_row(v.name, str(v.version), "*" if v.promoted else "", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.created_at)),
-                      _metric_summary(v.metrics))
+                      _metric_summary(v.metrics), status)
     out.print(table)
 
 

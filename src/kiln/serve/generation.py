@@ -22,13 +22,13 @@ LM_OUTPUTS = [{"name": "text", "type": "text"}]
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     prompt: str = Field(min_length=1)
     max_new_tokens: int = Field(100, ge=1, le=2048)
-    temperature: float = Field(0.8, ge=0.0)  # 0 = greedy
-    top_k: int | None = Field(None, ge=1)
+    temperature: float = Field(0.8, ge=0.0, le=100.0)  # 0 = greedy
+    top_k: int | None = Field(None, ge=1, lt=2**31)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**63)
     stream: bool = True  # server-sent events; false = one JSON answer
 
 
@@ -46,7 +46,7 @@ def parse_request(body: Any) -> GenerateRequest:
 def check_prompt(model: Any, request: GenerateRequest) -> None:
     """Refuse a prompt the model cannot read before any streaming starts (422, not a broken stream)."""
     try:
-        model._check(request.max_new_tokens, request.temperature, request.top_k, request.top_p)
+        model._check(request.max_new_tokens, request.temperature, request.top_k, request.top_p, request.seed)
         model.encode_prompt(request.prompt)
     except KilnError as exc:
         raise RequestError("prompt", str(exc)) from None

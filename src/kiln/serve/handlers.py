@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
@@ -11,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kiln.errors import KilnError
-from kiln.serve.admission import admit, read_body
+from kiln.serve.admission import admit, parse_json, read_body
 from kiln.serve.batcher import BatcherClosed
 from kiln.serve.forms import form_body, is_multipart
 from kiln.serve.generation import (
@@ -37,7 +36,7 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
     if refused is not None:
         return refused
     fail = call.fail
-    raw = await read_body(call, request, settings.max_body_bytes)
+    raw = await read_body(call, request, settings.max_body_bytes, settings.timeout_s)
     if isinstance(raw, Response):
         return raw
     try:
@@ -46,7 +45,7 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
         if is_multipart(request.headers.get("content-type")):
             body = await form_body(raw, request.headers, served.inputs, settings.max_rows)
         else:
-            body = json.loads(raw or b"null")
+            body = parse_json(raw)
     except ValueError as exc:
         return fail(422, f"body is not valid JSON: {exc}", "body")
     except RequestError as exc:
@@ -95,11 +94,11 @@ async def generate_response(state: ServerState, name: str, request: Request) -> 
     if refused is not None:
         return refused
     fail = call.fail
-    raw = await read_body(call, request, settings.max_body_bytes)
+    raw = await read_body(call, request, settings.max_body_bytes, settings.timeout_s)
     if isinstance(raw, Response):
         return raw
     try:
-        ask = parse_request(json.loads(raw or b"null"))
+        ask = parse_request(parse_json(raw))
         check_prompt(served.model, ask)
     except ValueError as exc:
         return fail(422, f"body is not valid JSON: {exc}", "body")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from kiln.serve.admission import auth_error, error
 from kiln.serve.auth import AuthError
@@ -35,6 +35,23 @@ _PREDICT_BODY = {
 }
 
 
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["detail"],
+    "properties": {"detail": {"type": "string"}, "field": {"type": "string"}}}}}}
+
+
+def _errors(**codes: str) -> dict[int | str, dict]:
+    """OpenAPI entries for the one-line JSON errors a route answers with."""
+    return {int(code.removeprefix("e")): {"description": text, **_ERROR} for code, text in codes.items()}
+
+
+_AUTH = {"e401": "no or unknown API key (with --api-keys)", "e403": "the key may not call this model"}
+_MODEL_ERRORS = _errors(**_AUTH, e404="no model of this name is served", e408="the body was not received in time (--timeout-s)",
+                        e413="the body is over --max-body-bytes", e422="invalid JSON, rows or options (`field` names the first bad one)",
+                        e429="the model's queue is full; retry after Retry-After seconds",
+                        e503="the model is being replaced; retry", e504="over the --timeout-s limit")
+
+
 def add_ops_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/", include_in_schema=False)
     async def dashboard() -> Response:
@@ -50,7 +67,7 @@ def add_ops_routes(app: FastAPI, state: ServerState) -> None:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"])
+    @app.get("/ready", tags=["ops"], responses={503: {"description": "starting, shutting down, or a model is stuck (`not_ready`)"}})
     async def ready() -> Response:
         """Readiness: every model is loaded, its batcher runs and no worker is stuck past its deadline
         (503 while starting or shutting down, or with `not_ready`: model → reason)."""
@@ -61,7 +78,9 @@ def add_ops_routes(app: FastAPI, state: ServerState) -> None:
             body["not_ready"] = stuck
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
         """Prometheus metrics."""
         from prometheus_client import CONTENT_TYPE_LATEST
@@ -80,7 +99,7 @@ def add_runs_routes(app: FastAPI, state: ServerState) -> None:
                 return auth_error(exc)
         return None
 
-    @app.get("/v1/runs", tags=["runs"])
+    @app.get("/v1/runs", tags=["runs"], responses=_errors(**_AUTH))
     async def list_runs(request: Request) -> Response:
         """Training runs in the runs folder (`--runs`), newest first: model type, epochs, scalar metrics per split."""
 
@@ -91,7 +110,7 @@ def add_runs_routes(app: FastAPI, state: ServerState) -> None:
         runs = await asyncio.to_thread(runs_in, root) if root is not None else []
         return JSONResponse({"folder": str(root) if root is not None else None, "runs": runs})
 
-    @app.get("/v1/runs/{run}", tags=["runs"])
+    @app.get("/v1/runs/{run}", tags=["runs"], responses=_errors(**_AUTH, e404="no run of this name, or no runs folder"))
     async def get_run(run: str, request: Request) -> Response:
         """One run: its summary, training history (columns of history.csv) and confusion matrices."""
 
@@ -105,7 +124,7 @@ def add_runs_routes(app: FastAPI, state: ServerState) -> None:
 
 
 def add_model_routes(app: FastAPI, state: ServerState) -> None:
-    @app.get("/v1/models", tags=["models"])
+    @app.get("/v1/models", tags=["models"], responses=_errors(**_AUTH))
     async def list_models(request: Request) -> Response:
         """Served models (those the API key may call): name, version, input/output schema, metrics."""
         allowed = None
@@ -117,12 +136,12 @@ def add_model_routes(app: FastAPI, state: ServerState) -> None:
         items = [m.describe(state.monitored) for n, m in sorted(state.models.items()) if allowed is None or allowed.allows(n)]
         return JSONResponse({"models": items})
 
-    @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra=_PREDICT_BODY)
+    @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra=_PREDICT_BODY, responses=_MODEL_ERRORS)
     async def predict(name: str, request: Request) -> Response:
         """Predict rows: `{"rows": [{column: value}, ...]}` → one prediction object per row, in order."""
         return await predict_response(state, name, request)
 
-    @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra=_GENERATE_BODY)
+    @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra=_GENERATE_BODY, responses=_MODEL_ERRORS)
     async def generate(name: str, request: Request) -> Response:
         """Continue a prompt with a language model: `{"prompt": ..., "max_new_tokens": 100, "temperature": 0.8,
         "top_k", "top_p", "seed", "stream": true}` → server-sent events (`data: {"token"}` ..., `event: done`),

@@ -40,6 +40,7 @@ class ServerState:
         self.tasks: list[asyncio.Task] = []
         self.sampler = None
         self.preloaded: dict[str, ServedModel] = {}
+        self.load_failures: dict[tuple[str, str], str] = {}  # (name, version) → why it cannot load; not retried
         sample_db = settings.sample_db or (self.store.root / "monitoring.sqlite" if self.store and settings.sample_rate > 0 else None)
         if settings.sample_rate > 0:
             if sample_db is None:
@@ -155,17 +156,28 @@ class ServerState:
         changed = []
         for name, version in promoted.items():
             current = self.models.get(name)
-            if current is not None and current.version == str(version):
+            if current is not None and current.version == str(version) or (name, str(version)) in self.load_failures:
                 continue
             try:
                 entry = await asyncio.to_thread(self.store.get, name, version)
                 await self.install(await self._load(name, str(version), entry.path))
                 changed.append(f"{name}:{version}")
-            except Exception:  # noqa: BLE001 - keep serving the old version
-                log.exception("could not load %s version %s from the model store", name, version)
+            except Exception as exc:  # noqa: BLE001 - keep serving the old version; versions are immutable: never retried
+                await self._load_failed(name, str(version), exc, current)
         if changed:
             freeze_heap()
         return changed
+
+    async def _load_failed(self, name: str, version: str, exc: Exception, current: ServedModel | None) -> None:
+        """Log why once, remember it (not retried every poll) and record it in the registry."""
+        reason = str(exc) if isinstance(exc, KilnError) else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        self.load_failures[(name, version)] = reason
+        still = f"still serving version {current.version}" if current is not None else "not serving it"
+        log.error("model %s: promoted version %s cannot be loaded (%s); %s. Promote another version to replace it", name, version, reason, still)
+        try:
+            await asyncio.to_thread(self.store.record_load_error, name, int(version), reason)
+        except Exception as err:  # noqa: BLE001 - a read-only registry: the log line above is the record
+            log.warning("could not record the load error in the registry: %s", err)
 
     async def _poll(self) -> None:
         while True:

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS promotions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, version INTEGER NOT NULL,
     promoted_at REAL NOT NULL, rolled_back_at REAL);
 CREATE INDEX IF NOT EXISTS promotions_name ON promotions (name, rolled_back_at, id);
+CREATE TABLE IF NOT EXISTS load_errors (
+    name TEXT NOT NULL, version INTEGER NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (name, version));
 """
 
 
@@ -77,6 +79,7 @@ class Version:
     source: str | None
     metrics: dict[str, Any]
     promoted: bool = False
+    load_error: str | None = None  # why a server could not load this version (it kept serving the previous one)
 
 
 class ModelStore:
@@ -120,7 +123,14 @@ class ModelStore:
         source = model_dir_of(run_dir)
         metrics = metrics_of(run_dir)
         parent = self.root / "models" / name
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return self._push(source, run_dir, metrics, parent, name, promote)
+        except (OSError, sqlite3.Error) as exc:  # disk full, permissions: the index is untouched, the staged copy removed
+            raise KilnError(f"cannot push {source} into {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def _push(self, source: Path, run_dir: str | Path, metrics: dict[str, Any], parent: Path, name: str,
+              promote: bool | None) -> Version:
         tmp = Path(tempfile.mkdtemp(prefix=".push-", dir=parent))
         try:
             staged = tmp / "model"
@@ -168,6 +178,12 @@ class ModelStore:
             version = rows[1][1]
         return self.get(name, version)
 
+    def record_load_error(self, name: str, version: int, reason: str) -> None:
+        """A server could not load this version: `kiln registry list` shows why, instead of 'served'."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO load_errors (name, version, reason, at) VALUES (?, ?, ?, ?)",
+                       (name, int(version), reason, time.time()))
+
     # -- reads ------------------------------------------------------------------------------------
     @staticmethod
     def _current(db: sqlite3.Connection, name: str) -> int | None:
@@ -207,9 +223,11 @@ class ModelStore:
         with self._connect() as db:
             query = "SELECT name, version, path, created_at, source, metrics FROM versions"
             rows = db.execute(query + (" WHERE name = ?" if name else "") + " ORDER BY name, version", (name,) if name else ()).fetchall()
+            errors = {(n, int(v)): reason for n, v, reason in db.execute("SELECT name, version, reason FROM load_errors")}
         current = self.promoted()
-        return [self._version(r, current.get(r[0])) for r in rows]
+        return [self._version(r, current.get(r[0]), errors.get((r[0], int(r[1])))) for r in rows]
 
-    def _version(self, row: tuple, current: int | None) -> Version:
+    def _version(self, row: tuple, current: int | None, load_error: str | None = None) -> Version:
         name, version, path, created, source, metrics = row
-        return Version(name, int(version), self.root / path, float(created), source, json.loads(metrics or "{}"), current == int(version))
+        return Version(name, int(version), self.root / path, float(created), source, json.loads(metrics or "{}"), current == int(version),
+                       load_error)

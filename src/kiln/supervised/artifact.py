@@ -9,13 +9,15 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, load_weights, read_meta
+from kiln.artifact import (ARTIFACTS, FORMAT_VERSION, META, WEIGHTS, TrainedModel, from_dir_checked, load_weights, read_meta,
+                           saved_state_errors)
 from kiln.data import as_frame
 from kiln.data.cleaning import clean_frame
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.errors import KilnError
 from kiln.io import save_tensors, write_json
 from kiln.models import MODELS, build_network
+from kiln.models.budget import LOADING_COPIES
 from kiln.supervised.config import TASK, SupervisedConfig, load_supervised_config
 
 
@@ -45,6 +47,7 @@ class Model(TrainedModel):
     def _logits(self, data: TensorData) -> dict[str, torch.Tensor]:
         return predict_logits(self.net, data, self.config.trainer.eval_batch_size)
 
+    @saved_state_errors
     def predict(self, data: pd.DataFrame | str | Path | list | dict) -> pd.DataFrame:
         """Predictions (and class probabilities) for each row, in input order. A folder of audio files
         (a model with one audio input and no other) predicts each file, named in the first column."""
@@ -69,6 +72,7 @@ class Model(TrainedModel):
                             f"this one has inputs {[f'{f.name} ({f.type})' for f in inputs]}; give a table instead")
         return folder_table(folder, inputs[0].name)
 
+    @saved_state_errors
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:
         """Loss and metrics over all labelled rows (rows without a label are dropped and counted)."""
         pre = self.preprocessor
@@ -102,7 +106,7 @@ class Model(TrainedModel):
     def load(cls, path: str | Path) -> "Model":
         """Load a saved supervised model (a model directory or a run directory)."""
         folder, meta = read_meta(path)
-        return cls.from_dir(folder, meta)
+        return from_dir_checked(cls, folder, meta)
 
     @classmethod
     def from_dir(cls, path: Path, meta: dict[str, Any]) -> "Model":
@@ -112,7 +116,7 @@ class Model(TrainedModel):
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the preprocessing state is invalid ({type(exc).__name__}: {exc})") from None
         MODELS.get(config.model.type)().load_extras(config.model, meta, path)
-        net = build_network(config.model, pre.inputs, pre.outputs)
+        net = build_network(config.model, pre.inputs, pre.outputs, copies=LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         return cls(config, pre, net)
 

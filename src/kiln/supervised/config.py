@@ -18,7 +18,7 @@ TASK = "supervised"
 class SplitConfig(Section):
     validation: float = Field(0.1, ge=0.0, lt=1.0)
     test: float = Field(0.2, ge=0.0, lt=1.0)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     stratify: bool = True
     key: str | None = None  # data.streaming: a column whose stable hash assigns each row its split (default: the row number)
     column: str | None = None  # a column of train/validation/test values gives the split (fractions then only carve a missing validation split)

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from kiln.errors import KilnError
-from kiln.io import read_json, write_text
+from kiln.io import os_error_reason, read_json, write_text
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.training.checkpoint import has_checkpoint
 
@@ -75,7 +75,7 @@ class Run:
             self.dir.mkdir(parents=True, exist_ok=True)
             write_text(self.dir / "config.yaml", yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False))
         except OSError as exc:
-            raise KilnError(f"cannot write the run directory {self.dir}: {exc.strerror or exc}") from None
+            raise KilnError(f"cannot write the run directory {self.dir}: {os_error_reason(exc, self.dir)}") from None
 
     @property
     def resume_from_checkpoint(self) -> bool:
@@ -89,4 +89,4 @@ class Run:
         try:
             write_run_files(self.dir, artifact, report, x=x, title=title, extra_plots=extra_plots)
         except OSError as exc:
-            raise KilnError(f"cannot write the run files in {self.dir}: {exc.strerror or exc}") from None
+            raise KilnError(f"cannot write the run files in {self.dir}: {os_error_reason(exc, self.dir)}") from None
