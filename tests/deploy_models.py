@@ -89,3 +89,13 @@ def train_tiny(kind: str, folder: Path, epochs: int = 8, **changes: Any) -> Path
     frame = frame_for(kind)
     model = kiln.train(config, data=frame, output=folder / kind)
     return model.run_dir / "model"
+
+
+_TRAINED: dict[str, Path] = {}
+
+
+def cached_model(kind: str, factory: Any) -> Path:
+    """A tiny model trained once per test session (export, compress and explain tests share it)."""
+    if kind not in _TRAINED:
+        _TRAINED[kind] = train_tiny(kind, factory.mktemp(f"tiny_{kind}"))
+    return _TRAINED[kind]

@@ -101,7 +101,9 @@ def find_onnx(path: str | Path) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.onnx"))
         if len(found) != 1:
-            raise KilnError(f"{path}: expected one .onnx file (from `kiln export`), found {len(found)}")
+            hint = " (a kiln model directory: run `kiln export` on it first)" if (path / "model.json").is_file() else ""
+            raise KilnError(f"{path}: not an exported kiln ONNX model: expected one .onnx file (from `kiln export`), "
+                            f"found {len(found)}{hint}")
         path = found[0]
     if not path.is_file() or not sidecar(path).is_file():
         raise KilnError(f"{path}: not an exported kiln ONNX model (expected the .onnx file and {sidecar(path).name} beside it)")
