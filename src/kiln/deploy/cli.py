@@ -27,5 +27,29 @@ def export_cmd(
     out.print(f"ONNX model written to {path} ({path.stat().st_size / 1024:.1f} KiB); preprocessing: {sidecar(path)}")
 
 
+def compress_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved supervised model or run directory")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory for the compressed model")],
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file with a `compress:` section")] = None,
+    quantize: Annotated[Optional[str], typer.Option("--quantize", help="dynamic or static int8 quantisation")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="quantisation engine: torch or onnxruntime")] = None,
+    prune: Annotated[Optional[float], typer.Option("--prune", help="share of weights to prune, e.g. 0.5")] = None,
+    fine_tune_epochs: Annotated[Optional[int], typer.Option("--fine-tune-epochs", help="epochs of fine-tuning after pruning")] = None,
+    max_metric_drop: Annotated[Optional[float], typer.Option("--max-metric-drop", help="refuse if the test metric drops more")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="labelled test data (default: the model's own test split)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no fine-tuning progress bar")] = False,
+) -> None:
+    """Quantise and/or prune a model; print a before/after table (size, parameters, latency, metrics)."""
+    from kiln.deploy.compress import REPORT, compress
+    from kiln.deploy.spec import load_spec
+
+    spec = load_spec(config, **{"quantize.type": quantize, "quantize.engine": engine, "prune.amount": prune,
+                                "prune.fine_tune_epochs": fine_tune_epochs, "max_metric_drop": max_metric_drop})
+    report = compress(model_dir, output, spec, data=data, progress=not quiet)
+    out.print("\n".join(report["table"]), markup=False, highlight=False)
+    out.print(f"compressed model written to {output} (report: {output / REPORT})")
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(export_cmd)
+    app.command("compress")(compress_cmd)

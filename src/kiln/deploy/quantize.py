@@ -91,10 +91,12 @@ def dynamic_int8(net: nn.Module, modules: list[str]) -> nn.Module:
     """torch.ao dynamic int8 copy of `net` (activations quantised per batch at run time)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
-        from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig, quantize_dynamic
+        from torch.ao.quantization import (default_dynamic_qconfig, float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig,
+                                          quantize_dynamic)
 
         spec: dict[Any, Any] = {}
         for kind in modules:
             for module_type in MODULES[kind]:
-                spec[module_type] = float_qparams_weight_only_qconfig if kind == "embedding" else default_dynamic_qconfig
+                spec[module_type] = {"embedding": float_qparams_weight_only_qconfig, "linear": per_channel_dynamic_qconfig}.get(
+                    kind, default_dynamic_qconfig)  # per-channel where torch has it: storage keeps one scale per row
         return quantize_dynamic(net, spec, dtype=torch.qint8, inplace=False)
