@@ -50,6 +50,28 @@ def compress_cmd(
     out.print(f"compressed model written to {output} (report: {output / REPORT})")
 
 
+def explain_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="saved supervised model or run directory")],
+    data: Annotated[str, typer.Argument(help="data file with the input columns (with labels: permutation importance on it)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="directory for explain.html, explanations.json and PNGs")],
+    rows: Annotated[str, typer.Option("--rows", help="rows to explain: START:STOP, N or N,M,...")] = "0:10",
+    steps: Annotated[int, typer.Option("--steps", help="integrated-gradients steps")] = 50,
+    repeats: Annotated[int, typer.Option("--repeats", help="permutation-importance repeats")] = 5,
+) -> None:
+    """Explain predictions: integrated gradients per feature / token / pixel, and permutation importance."""
+    from kiln.deploy.explain import explain
+
+    if steps < 2 or repeats < 1:
+        raise KilnError("--steps must be at least 2 and --repeats at least 1")
+    report = explain(model_dir, data, rows, output, steps, repeats)
+    importance = report.get("importance", {})
+    for name, stats in sorted(importance.get("features", {}).items(), key=lambda kv: -kv[1]["mean"]):
+        out.print(f"{name:>24}  {stats['mean']:+.4f} ± {stats['std']:.4f}  (drop in {importance['metric']} when shuffled)")
+    out.print(f"{len(report['rows'])} rows explained; completeness error p90 {report['completeness_error_p90']:.4f}; "
+              f"report: {output / 'explain.html'}")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("explain")(explain_cmd)
     app.command("export")(export_cmd)
     app.command("compress")(compress_cmd)
