@@ -11,7 +11,7 @@ Every variant is measured by ``kiln.deploy.compress`` itself (median of 5 timing
 Usage::
 
     .venv/bin/python benchmarks/compress.py [--sst2-sample 0.1] [--sst2-epochs 3] [--no-sst2]
-        [--output benchmarks/results/compress.json]
+        [--work runs/bench-compress] [--output benchmarks/results/compress.json]
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sst2-sample", type=float, default=0.1)
     p.add_argument("--sst2-epochs", type=int, default=3)
     p.add_argument("--no-sst2", action="store_true")
+    p.add_argument("--work", help="keep the trained and compressed models here (default: a temporary folder)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compress.json"))
     args = p.parse_args(argv)
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
+        work = Path(args.work or folder)
         digits = kiln.train(ROOT / "examples" / "digits_mlp.yaml", output=work / "digits_mlp")
         results += run_model("digits MLP", digits.run_dir, work, sst2=False)
         if not args.no_sst2:

@@ -79,3 +79,16 @@ def test_bad_specs_are_one_line(tmp_path_factory: pytest.TempPathFactory, tmp_pa
     one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--quantize", "static"), "static", "onnxruntime")
     one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--quantize", "dynamic", "--engine", "tvm"),
                    "compress.quantize.engine")
+
+
+def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    spec = {"distill": {"student": {"model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 3}},
+                        "temperature": 2.0, "alpha": 0.5, "compare_hard_labels": True}}
+    report = compress(source, tmp_path / "d", spec, batch_sizes=(1, 8))
+    teacher, plain, student = report["rows"]
+    assert plain["variant"] == "same student, hard labels only" and student["variant"] == "distilled student"
+    assert student["parameters"] < teacher["parameters"] and len(report["fine_tune_history"]) == 3
+    loaded = kiln.load(tmp_path / "d")
+    assert loaded.config.model.hidden == [4]
+    assert abs(loaded.metrics_for(loaded.preprocessor.transform(frame_for("mlp")))["accuracy"]) <= 1.0

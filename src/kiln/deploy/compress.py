@@ -131,9 +131,15 @@ def compress(
     rows = [measure.row("original (torch fp32)", model, measure.torch_runner(model.net), test,
                         (model_dir(source) / WEIGHTS).stat().st_size, measure.count_parameters(model.net), batch_sizes)]
 
-    net = copy.deepcopy(model.net)
-    recipe: dict[str, Any] = {"source": str(model_dir(source)), "prune": None, "quantize": None, "int8_weights": []}
+    recipe: dict[str, Any] = {"source": str(model_dir(source)), "prune": None, "quantize": None, "int8_weights": [],
+                              "distill": None}
     history: list[dict[str, Any]] = []
+    if spec.distill:
+        model, history, student_rows = distill_student(model, spec, frames, test, progress, batch_sizes)
+        rows += student_rows
+        recipe["distill"] = spec.distill.model_dump()
+    config = model.config
+    net = copy.deepcopy(model.net).cpu()
     if spec.prune:
         targets = apply_pruning(net, spec.prune)
         if spec.prune.fine_tune_epochs:
@@ -152,7 +158,7 @@ def compress(
         recipe["torch_ao_available"] = quantize.torch_quantization_available()
     if q:
         recipe["quantize"] = q.model_dump()
-    compressed = CompressedModel(model.config, pre, net, recipe)
+    compressed = CompressedModel(config, pre, net, recipe)
     counts = measure.count_parameters(net)
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -164,18 +170,19 @@ def compress(
             fp32 = onnx_bytes(compressed)
             names = [f.name for f in pre.inputs]
             fp32_session = session(fp32)
-            fp32_model = OnnxModel(model.config, pre, fp32_session)
+            fp32_model = OnnxModel(config, pre, fp32_session)
             ort_rows.append(measure.row("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names), test,
                                         len(fp32), counts, batch_sizes))
             onnxruntime_int8(fp32, q, model, frames, staged / "model.onnx")
             write_json(sidecar(staged / "model.onnx"), preprocessing_meta(compressed))
             int8_session = session(staged / "model.onnx")
-            int8_model = OnnxModel(model.config, pre, int8_session)
+            int8_model = OnnxModel(config, pre, int8_session)
             after = measure.row(f"onnxruntime int8 {q.type}" + (f" + pruned {spec.prune.amount:.0%}" if spec.prune else ""),
                                 int8_model, measure.onnx_runner(int8_session, names), test,
                                 (staged / "model.onnx").stat().st_size, counts, batch_sizes)
         else:
             label = " + ".join(part for part in (
+                "distilled student" if spec.distill else "",
                 f"pruned {spec.prune.amount:.0%}{' structured' if spec.prune.structured else ''}"
                 f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
                 f"int8 dynamic ({'torch.ao' if recipe.get('torch_ao_available') else 'stored int8, fp32 compute'})" if q else "",
@@ -192,6 +199,31 @@ def compress(
             output.rmdir()
         staged.rename(output)
     return report
+
+
+def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any], test: Any, progress: bool | str,
+                    batch_sizes: Sequence[int]) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train the student by distillation (and, if asked, the same student on hard labels only, same seed)."""
+    from kiln.deploy.distill import train_student
+
+    d = spec.distill
+    assert d is not None
+    if d.teacher is not None:
+        teacher = load_supervised(d.teacher)
+    if "train" not in frames:
+        raise KilnError("compress.distill needs the teacher's training split; it cannot come from --data alone")
+    student = train_student(teacher, d.student.model, frames, d.temperature, d.alpha, d.student.trainer, progress)
+    rows = []
+    if d.compare_hard_labels:
+        plain = train_student(teacher, d.student.model, frames, d.temperature, 1.0, d.student.trainer, progress)
+        plain.net.eval()
+        rows.append(measure.row("same student, hard labels only", plain, measure.torch_runner(plain.net), test,
+                                _state_bytes(plain.net), measure.count_parameters(plain.net), batch_sizes))
+    return student, student.history, rows
+
+
+def _state_bytes(net: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in net.state_dict().values())
 
 
 def refuse_if_worse(before: dict[str, Any], after: dict[str, Any], limit: float | None) -> None:

@@ -26,7 +26,21 @@ class PruneSpec(Section):
     fine_tune_learning_rate: float | None = Field(None, gt=0.0)  # default: the model's learning rate / 10
 
 
+class StudentSpec(Section):
+    model: dict[str, Any]  # the student's `model:` section (validated as a model config)
+    trainer: dict[str, Any] = {}  # changes to the teacher's trainer section (epochs, learning_rate, ...)
+
+
+class DistillSpec(Section):
+    student: StudentSpec
+    teacher: str | None = None  # default: the model being compressed
+    temperature: float = Field(4.0, gt=0.0, le=100.0)
+    alpha: float = Field(0.5, ge=0.0, le=1.0)  # weight of the hard-label loss
+    compare_hard_labels: bool = False  # also train the same student on hard labels only (same seed), as a table row
+
+
 class CompressSpec(Section):
+    distill: DistillSpec | None = None
     quantize: QuantizeSpec | None = None
     prune: PruneSpec | None = None
     max_metric_drop: float | None = Field(None, ge=0.0)  # refuse when the test metric drops more than this
@@ -57,6 +71,6 @@ def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: 
         else:
             raw[section] = value
     spec = validate(CompressFile, {"compress": raw}).compress
-    if spec.quantize is None and spec.prune is None:
-        raise KilnError("nothing to do: give compress.quantize and/or compress.prune (or --quantize / --prune)")
+    if spec.quantize is None and spec.prune is None and spec.distill is None:
+        raise KilnError("nothing to do: give compress.quantize, compress.prune and/or compress.distill (or --quantize / --prune)")
     return spec
