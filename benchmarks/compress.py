@@ -11,7 +11,7 @@ Every variant is measured by ``kiln.deploy.compress`` itself (median of 5 timing
 Usage::
 
     .venv/bin/python benchmarks/compress.py [--sst2-sample 0.1] [--sst2-epochs 3] [--no-sst2]
-        [--work runs/bench-compress] [--output benchmarks/results/compress.json]
+        [--work runs/bench-compress [--reuse]] [--output benchmarks/results/compress.json]
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def variants(sst2: bool) -> list[tuple[str, dict]]:
         out.append(("int8 static, onnxruntime", {"quantize": {"type": "static", "engine": "onnxruntime", **common}}))
     out += [("prune 50% global, no fine-tune", {"prune": {"amount": 0.5}}),
             ("prune 50% global + 1 epoch fine-tune", {"prune": {"amount": 0.5, "fine_tune_epochs": 1}})]
+    if not sst2:  # teacher 256-128 (50,826 parameters) → student 32 (2,410): 21× fewer
+        out.append(("distil into MLP [32], T=4, alpha=0.5, vs the same student on hard labels",
+                    {"distill": {"student": {"model": {"type": "mlp", "hidden": [32], "dropout": 0.1}, "trainer": {"epochs": 30}},
+                                 "temperature": 4.0, "alpha": 0.5, "compare_hard_labels": True}}))
     return out
 
 
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sst2-epochs", type=int, default=3)
     p.add_argument("--no-sst2", action="store_true")
     p.add_argument("--work", help="keep the trained and compressed models here (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true", help="reuse the models already trained in --work")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compress.json"))
     args = p.parse_args(argv)
 
@@ -71,16 +76,23 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(args.work or folder)
-        digits = kiln.train(ROOT / "examples" / "digits_mlp.yaml", output=work / "digits_mlp")
-        results += run_model("digits MLP", digits.run_dir, work, sst2=False)
+        if args.reuse and (work / "digits_mlp" / "model").is_dir():
+            digits_dir = work / "digits_mlp"
+        else:
+            digits_dir = kiln.train(ROOT / "examples" / "digits_mlp.yaml", output=work / "digits_mlp").run_dir
+        results += run_model("digits MLP", digits_dir, work, sst2=False)
         if not args.no_sst2:
-            tick = time.perf_counter()
-            cfg = apply_overrides(read_yaml(ROOT / "examples" / "sst2_lstm.yaml"),
-                                  [f"data.sample={args.sst2_sample}", f"trainer.epochs={args.sst2_epochs}"])
-            lstm = kiln.train(cfg, output=work / "sst2_lstm")
-            print(f"\nSST-2 LSTM trained on {args.sst2_sample:.0%} of train.tsv for {args.sst2_epochs} epochs in "
-                  f"{time.perf_counter() - tick:.0f} s; dev accuracy {lstm.metrics['test']['accuracy']:.4f}")
-            results += run_model("SST-2 LSTM", lstm.run_dir, work, sst2=True)
+            if args.reuse and (work / "sst2_lstm" / "model").is_dir():
+                lstm_dir = work / "sst2_lstm"
+            else:
+                tick = time.perf_counter()
+                cfg = apply_overrides(read_yaml(ROOT / "examples" / "sst2_lstm.yaml"),
+                                      [f"data.sample={args.sst2_sample}", f"trainer.epochs={args.sst2_epochs}"])
+                lstm = kiln.train(cfg, output=work / "sst2_lstm")
+                lstm_dir = lstm.run_dir
+                print(f"\nSST-2 LSTM trained on {args.sst2_sample:.0%} of train.tsv for {args.sst2_epochs} epochs in "
+                      f"{time.perf_counter() - tick:.0f} s; dev accuracy {lstm.metrics['test']['accuracy']:.4f}")
+            results += run_model("SST-2 LSTM", lstm_dir, work, sst2=True)
     write_json(args.output, {
         "command": "python benchmarks/compress.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "threads": int(os.environ["OMP_NUM_THREADS"]), "machine": platform.processor() or platform.machine(),

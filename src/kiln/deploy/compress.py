@@ -128,15 +128,15 @@ def compress(
     pre = model.preprocessor
     test = pre.transform(frames["test"], where="test split")
     model.net.cpu().eval()
-    rows = [measure.row("original (torch fp32)", model, measure.torch_runner(model.net), test,
-                        (model_dir(source) / WEIGHTS).stat().st_size, measure.count_parameters(model.net), batch_sizes)]
+    variants = [measure.variant("original (torch fp32)", model, measure.torch_runner(model.net),
+                                (model_dir(source) / WEIGHTS).stat().st_size, measure.count_parameters(model.net))]
 
     recipe: dict[str, Any] = {"source": str(model_dir(source)), "prune": None, "quantize": None, "int8_weights": [],
                               "distill": None}
     history: list[dict[str, Any]] = []
     if spec.distill:
-        model, history, student_rows = distill_student(model, spec, frames, test, progress, batch_sizes)
-        rows += student_rows
+        model, history, student_variants = distill_student(model, spec, frames, progress)
+        variants += student_variants
         recipe["distill"] = spec.distill.model_dump()
     config = model.config
     net = copy.deepcopy(model.net).cpu()
@@ -165,21 +165,20 @@ def compress(
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:  # renamed into place at the end
         staged = Path(scratch) / "model"
         compressed.save(staged)
-        ort_rows: list[dict[str, Any]] = []
         if q and q.engine == "onnxruntime":
             fp32 = onnx_bytes(compressed)
             names = [f.name for f in pre.inputs]
             fp32_session = session(fp32)
             fp32_model = OnnxModel(config, pre, fp32_session)
-            ort_rows.append(measure.row("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names), test,
-                                        len(fp32), counts, batch_sizes))
+            variants.append(measure.variant("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names),
+                                            len(fp32), counts))
             onnxruntime_int8(fp32, q, model, frames, staged / "model.onnx")
             write_json(sidecar(staged / "model.onnx"), preprocessing_meta(compressed))
             int8_session = session(staged / "model.onnx")
             int8_model = OnnxModel(config, pre, int8_session)
-            after = measure.row(f"onnxruntime int8 {q.type}" + (f" + pruned {spec.prune.amount:.0%}" if spec.prune else ""),
-                                int8_model, measure.onnx_runner(int8_session, names), test,
-                                (staged / "model.onnx").stat().st_size, counts, batch_sizes)
+            variants.append(measure.variant(f"onnxruntime int8 {q.type}" + (f" + pruned {spec.prune.amount:.0%}" if spec.prune else ""),
+                                            int8_model, measure.onnx_runner(int8_session, names),
+                                            (staged / "model.onnx").stat().st_size, counts))
         else:
             label = " + ".join(part for part in (
                 "distilled student" if spec.distill else "",
@@ -187,9 +186,10 @@ def compress(
                 f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
                 f"int8 dynamic ({'torch.ao' if recipe.get('torch_ao_available') else 'stored int8, fp32 compute'})" if q else "",
             ) if part)
-            after = measure.row(label, compressed, measure.torch_runner(compressed.net), test,
-                                (staged / WEIGHTS).stat().st_size, counts, batch_sizes)
-        rows += [*ort_rows, after]
+            variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
+                                            (staged / WEIGHTS).stat().st_size, counts))
+        rows = measure.rows(variants, test, batch_sizes)
+        after = rows[-1]
         report = {"spec": spec.model_dump(), "test_rows": len(test), "rows": rows, "table": measure.table_lines(rows),
                   "fine_tune_history": history, "output": str(output)}
         refuse_if_worse(rows[0], after, spec.max_metric_drop)
@@ -201,8 +201,8 @@ def compress(
     return report
 
 
-def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any], test: Any, progress: bool | str,
-                    batch_sizes: Sequence[int]) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
+                    progress: bool | str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     """Train the student by distillation (and, if asked, the same student on hard labels only, same seed)."""
     from kiln.deploy.distill import train_student
 
@@ -213,13 +213,13 @@ def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any], te
     if "train" not in frames:
         raise KilnError("compress.distill needs the teacher's training split; it cannot come from --data alone")
     student = train_student(teacher, d.student.model, frames, d.temperature, d.alpha, d.student.trainer, progress)
-    rows = []
+    extra = []
     if d.compare_hard_labels:
         plain = train_student(teacher, d.student.model, frames, d.temperature, 1.0, d.student.trainer, progress)
         plain.net.eval()
-        rows.append(measure.row("same student, hard labels only", plain, measure.torch_runner(plain.net), test,
-                                _state_bytes(plain.net), measure.count_parameters(plain.net), batch_sizes))
-    return student, student.history, rows
+        extra.append(measure.variant("same student, hard labels only", plain, measure.torch_runner(plain.net),
+                                     _state_bytes(plain.net), measure.count_parameters(plain.net)))
+    return student, student.history, extra
 
 
 def _state_bytes(net: nn.Module) -> int:

@@ -22,20 +22,23 @@ def batch_of(data: TensorData, size: int) -> dict[str, torch.Tensor]:
     return {k: v[index] for k, v in data.inputs.items()}
 
 
-def latency_ms_per_row(run: Callable[[dict[str, torch.Tensor]], Any], data: TensorData, batch: int,
-                       rows: int = 2048, repeats: int = 5) -> float:
-    """Median over `repeats` of the mean time per row, running about `rows` rows in batches of `batch`."""
+def latencies_ms_per_row(runs: Sequence[Callable[[dict[str, torch.Tensor]], Any]], data: TensorData, batch: int,
+                         rows: int = 2048, repeats: int = 7) -> list[float]:
+    """Per variant, the median over `repeats` of the mean time per row over about `rows` rows in batches of
+    `batch`. Variants are timed in turn within each repeat, so a busy machine slows them alike."""
     inputs = batch_of(data, batch)
     calls = max(3, min(200, rows // batch))
-    for _ in range(3):
-        run(inputs)
-    times = []
-    for _ in range(repeats):
-        tick = time.perf_counter()
-        for _ in range(calls):
+    for run in runs:
+        for _ in range(3):
             run(inputs)
-        times.append((time.perf_counter() - tick) / (calls * batch))
-    return statistics.median(times) * 1000.0
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            tick = time.perf_counter()
+            for _ in range(calls):
+                run(inputs)
+            times[i].append((time.perf_counter() - tick) / (calls * batch))
+    return [statistics.median(t) * 1000.0 for t in times]
 
 
 def torch_runner(net: torch.nn.Module) -> Callable[[dict[str, torch.Tensor]], Any]:
@@ -63,26 +66,28 @@ def count_parameters(net: torch.nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(int(torch.count_nonzero(p)) for p in params)
 
 
-def row(name: str, model: Any, run: Callable[[dict[str, torch.Tensor]], Any], data: TensorData, size_bytes: int,
-        counts: tuple[int, int], batch_sizes: Sequence[int] = BATCH_SIZES) -> dict[str, Any]:
-    """One line of the before/after table."""
-    metrics = model.metrics_for(data)
-    metric, value, _ = primary_metric(metrics)
-    latency = {str(b): latency_ms_per_row(run, data, b) for b in batch_sizes}
+def variant(name: str, model: Any, run: Callable[[dict[str, torch.Tensor]], Any], size_bytes: int,
+            counts: tuple[int, int]) -> dict[str, Any]:
+    """A model variant to measure: its runner, file size and (parameters, non-zero parameters)."""
+    return {"name": name, "model": model, "run": run, "size_bytes": int(size_bytes), "counts": counts}
+
+
+def rows(variants: list[dict[str, Any]], data: TensorData, batch_sizes: Sequence[int] = BATCH_SIZES) -> list[dict[str, Any]]:
+    """The lines of the before/after table, latencies measured side by side."""
+    latency = {str(b): latencies_ms_per_row([v["run"] for v in variants], data, b) for b in batch_sizes}
     largest = str(max(batch_sizes))
-    return {
-        "variant": name,
-        "size_bytes": int(size_bytes),
-        "parameters": counts[0],
-        "nonzero_parameters": counts[1],
-        "latency_ms_per_row": latency,
-        "throughput_rows_per_s": 1000.0 / latency[largest],
-        "throughput_batch": int(largest),
-        "metric": metric,
-        "value": value,
-        "metrics": {k: v for k, v in (metrics if "loss" in metrics else next(iter(metrics.values()))).items()
-                    if isinstance(v, (int, float))},
-    }
+    out = []
+    for i, v in enumerate(variants):
+        metrics = v["model"].metrics_for(data)
+        flat = metrics if "loss" in metrics else next(iter(metrics.values()))
+        metric, value, _ = primary_metric(metrics)
+        out.append({
+            "variant": v["name"], "size_bytes": v["size_bytes"], "parameters": v["counts"][0], "nonzero_parameters": v["counts"][1],
+            "latency_ms_per_row": {b: latency[b][i] for b in latency},
+            "throughput_rows_per_s": 1000.0 / latency[largest][i], "throughput_batch": int(largest),
+            "metric": metric, "value": value, "metrics": {k: x for k, x in flat.items() if isinstance(x, (int, float))},
+        })
+    return out
 
 
 def table_lines(rows: list[dict[str, Any]]) -> list[str]:
