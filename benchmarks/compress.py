@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -51,7 +52,9 @@ def run_model(name: str, model_dir: Path, work: Path, sst2: bool) -> list[dict]:
     results = []
     for i, (label, spec) in enumerate(variants(sst2)):
         tick = time.perf_counter()
-        report = compress(model_dir, work / f"{name}-{i}", spec, batch_sizes=BATCHES)
+        target = work / f"{name.lower().replace(' ', '_').replace('-', '')}-{i}"
+        shutil.rmtree(target, ignore_errors=True)
+        report = compress(model_dir, target, spec, batch_sizes=BATCHES)
         print(f"\n## {name}: {label}  ({time.perf_counter() - tick:.0f} s)")
         print("\n".join(report["table"]), flush=True)
         results.append({"model": name, "variant": label, "spec": spec, "rows": report["rows"], "table": report["table"]})
