@@ -17,6 +17,8 @@ from kiln.deploy.compress import compress
 from kiln.deploy.compressed import CompressedModel
 from kiln.deploy.export import load_onnx
 
+FAST = {"batch_sizes": (1, 8), "timing_rows": 16, "timing_repeats": 1}  # latency figures are not checked here
+
 
 def test_int8_rows_round_trip() -> None:
     weight = torch.randn(6, 10)
@@ -30,7 +32,7 @@ def test_int8_rows_round_trip() -> None:
 @pytest.mark.parametrize("kind", ["mlp", "lstm"])
 def test_dynamic_int8_directory_is_a_kiln_model(kind: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     source = cached_model(kind, tmp_path_factory)
-    report = compress(source, tmp_path / "q", {"quantize": {"type": "dynamic"}}, batch_sizes=(1, 8))
+    report = compress(source, tmp_path / "q", {"quantize": {"type": "dynamic"}}, **FAST)
     before, after = report["rows"][0], report["rows"][-1]
     assert after["size_bytes"] < before["size_bytes"]  # tiny models: safetensors headers weigh; digits MLP: 0.27×
     loaded = kiln.load(tmp_path / "q")
@@ -46,7 +48,7 @@ def test_dynamic_int8_directory_is_a_kiln_model(kind: str, tmp_path_factory: pyt
 
 def test_pruning_zeroes_the_share_and_fine_tunes(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     source = cached_model("mlp", tmp_path_factory)
-    report = compress(source, tmp_path / "p", {"prune": {"amount": 0.5, "fine_tune_epochs": 1}}, batch_sizes=(1, 8))
+    report = compress(source, tmp_path / "p", {"prune": {"amount": 0.5, "fine_tune_epochs": 1}}, **FAST)
     assert len(report["fine_tune_history"]) == 1
     net = kiln.load(tmp_path / "p").net
     pruned = [m.weight for m in net.trunk if isinstance(m, torch.nn.Linear)]
@@ -57,7 +59,7 @@ def test_pruning_zeroes_the_share_and_fine_tunes(tmp_path_factory: pytest.TempPa
 
 def test_onnxruntime_engine_writes_an_onnx_model(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     source = cached_model("mlp", tmp_path_factory)
-    report = compress(source, tmp_path / "o", {"quantize": {"engine": "onnxruntime"}}, batch_sizes=(1, 8))
+    report = compress(source, tmp_path / "o", {"quantize": {"engine": "onnxruntime"}}, **FAST)
     assert [r["variant"] for r in report["rows"]][1] == "onnxruntime fp32"
     preds = load_onnx(tmp_path / "o").predict(frame_for("mlp").head(5))
     assert len(preds) == 5
@@ -85,7 +87,7 @@ def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_facto
     source = cached_model("mlp", tmp_path_factory)
     spec = {"distill": {"student": {"model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 3}},
                         "temperature": 2.0, "alpha": 0.5, "compare_hard_labels": True}}
-    report = compress(source, tmp_path / "d", spec, batch_sizes=(1, 8))
+    report = compress(source, tmp_path / "d", spec, **FAST)
     teacher, plain, student = report["rows"]
     assert plain["variant"] == "same student, hard labels only" and student["variant"] == "distilled student"
     assert student["parameters"] < teacher["parameters"] and len(report["fine_tune_history"]) == 3

@@ -110,8 +110,11 @@ def compress(
     data: Any = None,
     progress: bool | str = False,
     batch_sizes: Sequence[int] = measure.BATCH_SIZES,
+    timing_rows: int = 2048,
+    timing_repeats: int = 7,
 ) -> dict[str, Any]:
-    """Compress the model at SOURCE into OUTPUT; returns the report (also OUTPUT/compression.json)."""
+    """Compress the model at SOURCE into OUTPUT; returns the report (also OUTPUT/compression.json).
+    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`."""
     from kiln.deploy.export import onnx_bytes, sidecar, preprocessing_meta, session
     from kiln.deploy.onnx_model import OnnxModel
 
@@ -188,7 +191,7 @@ def compress(
             ) if part)
             variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
                                             (staged / WEIGHTS).stat().st_size, counts))
-        rows = measure.rows(variants, test, batch_sizes)
+        rows = measure.rows(variants, test, batch_sizes, timing_rows, timing_repeats)
         after = rows[-1]
         report = {"spec": spec.model_dump(), "test_rows": len(test), "rows": rows, "table": measure.table_lines(rows),
                   "fine_tune_history": history, "output": str(output)}

@@ -72,9 +72,10 @@ def variant(name: str, model: Any, run: Callable[[dict[str, torch.Tensor]], Any]
     return {"name": name, "model": model, "run": run, "size_bytes": int(size_bytes), "counts": counts}
 
 
-def rows(variants: list[dict[str, Any]], data: TensorData, batch_sizes: Sequence[int] = BATCH_SIZES) -> list[dict[str, Any]]:
+def rows(variants: list[dict[str, Any]], data: TensorData, batch_sizes: Sequence[int] = BATCH_SIZES,
+         timing_rows: int = 2048, repeats: int = 7) -> list[dict[str, Any]]:
     """The lines of the before/after table, latencies measured side by side."""
-    latency = {str(b): latencies_ms_per_row([v["run"] for v in variants], data, b) for b in batch_sizes}
+    latency = {str(b): latencies_ms_per_row([v["run"] for v in variants], data, b, timing_rows, repeats) for b in batch_sizes}
     largest = str(max(batch_sizes))
     out = []
     for i, v in enumerate(variants):
