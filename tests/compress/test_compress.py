@@ -94,3 +94,10 @@ def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_facto
     loaded = kiln.load(tmp_path / "d")
     assert loaded.config.model.hidden == [4]
     assert abs(loaded.metrics_for(loaded.preprocessor.transform(frame_for("mlp")))["accuracy"]) <= 1.0
+
+
+def test_example_compress_config_is_valid() -> None:
+    from kiln.deploy.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "compress_digits.yaml")
+    assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
