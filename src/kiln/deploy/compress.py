@@ -75,10 +75,19 @@ def fine_tune(net: nn.Module, model: Any, frames: dict[str, Any], spec: PruneSpe
 # -- quantisation with onnxruntime ------------------------------------------------------------
 def onnxruntime_int8(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str, Any], target: Path) -> None:
     """Quantise an fp32 ONNX file with onnxruntime.quantization (dynamic, or static calibrated on training rows)."""
+    ops = [op for kind in spec.modules for op in ORT_OPS[kind]]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs pre-processing advice on the root logger
+    try:
+        _quantize_file(fp32, spec, model, frames, target, ops)
+    finally:
+        root.setLevel(level)
+
+
+def _quantize_file(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str, Any], target: Path, ops: list[str]) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_dynamic, quantize_static
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime.quantization logs pre-processing advice
-    ops = [op for kind in spec.modules for op in ORT_OPS[kind]]
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "fp32.onnx"
         source.write_bytes(fp32)
