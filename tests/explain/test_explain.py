@@ -51,6 +51,12 @@ def test_integrated_gradients_are_complete(kind: str, tmp_path_factory: pytest.T
         assert all(len(r["tokens"]["sentence"]) >= 4 for r in rows)
     if kind == "cnn":
         assert len(rows[0]["saliency"]["image"]) == 8
+    if kind == "transformer":  # attention maps: one layer, tokens × tokens, each query's weights sum to 1
+        tokens, maps = rows[0]["tokens"]["sentence"], rows[0]["attention"]["sentence"]
+        assert len(maps) == 1 and len(maps[0]) == len(tokens) == len(maps[0][0])
+        assert all(abs(sum(query) - 1.0) < 1e-4 for query in maps[0])
+    else:
+        assert rows[0]["attention"] == {}
 
 
 def test_cli_writes_html_json_png(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:

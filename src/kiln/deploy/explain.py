@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from kiln.data import as_frame
+from kiln.deploy.attention_maps import attention_maps
 from kiln.deploy.attributions import integrated_gradients
 from kiln.deploy.common import load_supervised, split_frames
 from kiln.deploy.importance import permutation_importance
@@ -55,6 +56,7 @@ def explain_rows(model: Any, frame: pd.DataFrame, reference: Any = None, steps: 
     output = pre.outputs[0]
     model.net.cpu().eval()
     result = integrated_gradients(model.net, pre.inputs, output, data, reference, steps)
+    attention = attention_maps(model.net, pre.inputs, data)
     predictions = model.predict(frame)
     explained = []
     for row in range(len(data)):
@@ -65,6 +67,7 @@ def explain_rows(model: Any, frame: pd.DataFrame, reference: Any = None, steps: 
             "score": float(result["score"][row]), "baseline_score": float(result["start"][row]),
             "completeness_error": float(result["completeness_error"][row]),
             "features": {}, "tokens": {}, "saliency": {},
+            "attention": {name: maps[row] for name, maps in attention.items()},  # per layer, head-averaged
         }
         for feature in pre.inputs:
             attr = result["attributions"][feature.name][row]
@@ -158,6 +161,20 @@ def write_report(report: dict[str, Any], model: Any, folder: Path) -> Path:
             parts.append(_bars(entry["features"]))
         for name, tokens in entry["tokens"].items():
             parts.append(f"<p><b>{html.escape(name)}</b>: {_tokens(tokens)}</p>")
+        for name, layers in entry.get("attention", {}).items():
+            tokens = [t for t, _ in entry["tokens"].get(name, [])]
+            image = folder / f"attention_row{entry['row']}_{name}.png"
+            fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.2), squeeze=False)
+            for i, (ax, weights) in enumerate(zip(axes[0], layers)):
+                ax.imshow(weights, cmap="viridis", vmin=0.0)
+                ax.set_title(f"layer {i + 1} (mean over heads)", fontsize=8)
+                if len(tokens) == len(weights) <= 40:
+                    ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
+                    ax.set_yticks(range(len(tokens)), tokens, fontsize=6)
+            fig.tight_layout()
+            fig.savefig(image, dpi=90)
+            plt.close(fig)
+            parts.append(f"<p><b>{html.escape(name)}</b> attention (rows: queries, columns: keys)</p><img src='{image.name}'>")
         for name, saliency in entry["saliency"].items():
             image = folder / f"saliency_row{entry['row']}_{name}.png"
             fig, ax = plt.subplots(figsize=(3, 3))
