@@ -15,14 +15,14 @@ from kiln.errors import KilnError
 
 def load_supervised(path: str | Path) -> Any:
     """A saved supervised model; other kinds (language models, pre-trained encoders) get one line."""
-    import kiln.api  # noqa: F401  (registers every artefact kind)
-    from kiln.artifact import load
-    from kiln.supervised import Model
+    import kiln.deploy.compressed  # noqa: F401  (registers the compressed artefact; imports kiln.supervised)
+    from kiln.artifact import ARTIFACTS, kind_of, read_meta
 
-    model = load(path)
-    if not isinstance(model, Model):
-        raise KilnError(f"{path}: a '{model.kind}' model; export, compress and explain take supervised models")
-    return model
+    folder, meta = read_meta(path)
+    kind = kind_of(meta)
+    if kind not in ("supervised", kiln.deploy.compressed.KIND):
+        raise KilnError(f"{path}: a '{kind}' model; export, compress and explain take supervised models")
+    return ARTIFACTS.get(kind).from_dir(folder, meta)
 
 
 def split_frames(model: Any, data: pd.DataFrame | str | Path | None = None) -> dict[str, pd.DataFrame]:
