@@ -13,6 +13,7 @@ import pandas as pd
 import kiln.lm  # noqa: F401  (registers the language_modeling task and its artefact)
 import kiln.pretrain  # noqa: F401  (registers the pretraining task)
 import kiln.supervised  # noqa: F401  (registers the supervised task)
+import kiln.deploy.compressed  # noqa: F401  (registers the compressed supervised artefact)
 from kiln.artifact import TrainedModel
 from kiln.artifact import load as load_artifact
 from kiln.errors import KilnError

@@ -103,12 +103,20 @@ def predict_cmd(
     model_dir: Annotated[Path, typer.Argument(help="saved model or run directory")],
     data: Annotated[str, typer.Argument(help="data file with the input columns, or a folder of audio files")],
     output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV")] = Path("predictions.csv"),
+    runtime: Annotated[str, typer.Option("--runtime", help="torch (a model directory) or onnx (a file from `kiln export`)")] = "torch",
 ) -> None:
     """Predict with a saved model, using exactly its training preprocessing."""
     import kiln
     from kiln.io import write_text
 
-    preds = kiln.load(model_dir).predict(data)
+    if runtime not in ("torch", "onnx"):
+        raise KilnError(f"--runtime: unknown runtime '{runtime}'; valid: torch, onnx")
+    if runtime == "onnx":
+        from kiln.deploy.export import load_onnx
+
+        preds = load_onnx(model_dir).predict(data)
+    else:
+        preds = kiln.load(model_dir).predict(data)
     write_text(output, preds.to_csv(index=False))
     out.print(f"{len(preds)} predictions written to {output}")
 
@@ -192,7 +200,15 @@ def _add_serving_commands() -> None:
     register(app)
 
 
+def _add_deploy_commands() -> None:
+    """`kiln export`, `kiln compress`, `kiln explain` live in kiln.deploy.cli."""
+    from kiln.deploy.cli import register
+
+    register(app)
+
+
 _add_serving_commands()
+_add_deploy_commands()
 
 
 def _click_exception() -> type[Exception]:

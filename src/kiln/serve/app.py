@@ -81,7 +81,14 @@ def create_app(models: Mapping[str, Any] | Sequence[str | Path] | None = None, r
         raise KilnError("nothing to serve: give model directories or --registry DIR")
     for name, source in sources.items():
         check_name(name)
-        if isinstance(source, (str, Path)):
+        if isinstance(source, (str, Path)) and settings.runtime == "onnx":
+            from kiln.deploy.export import find_onnx
+
+            try:
+                find_onnx(source)
+            except KilnError as exc:
+                raise KilnError(f"cannot serve {exc}") from None
+        elif isinstance(source, (str, Path)):
             model_dir_of(source)  # a wrong path is a one-line input error now, not a failed startup later
     state = ServerState(sources, registry, settings)
 

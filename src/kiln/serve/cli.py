@@ -45,6 +45,7 @@ def serve_cmd(
     generate_workers: Annotated[int, typer.Option("--generate-workers", help="sampling threads per language model")] = 2,
     generate_queue_size: Annotated[int, typer.Option("--generate-queue-size", help="generate requests waiting per language model (429 past it)")] = 8,
     stream_timeout_s: Annotated[float, typer.Option("--stream-timeout-s", help="limit of a streamed generation")] = 300.0,
+    runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: serve `kiln export` outputs through onnxruntime")] = "torch",
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
     from kiln.serve.server import serve
@@ -68,6 +69,10 @@ def serve_cmd(
         raise KilnError(f"--poll-s must be at least 0.05 seconds (got {poll_s}); 0 would spin a core")
     if max_wait_ms < 0 or drift_interval_s < 0:
         raise KilnError("--max-wait-ms and --drift-interval-s must be 0 or more")
+    if runtime not in ("torch", "onnx"):
+        raise KilnError(f"--runtime: unknown runtime '{runtime}'; valid: torch, onnx")
+    if runtime == "onnx" and registry is not None:
+        raise KilnError("--runtime onnx serves exported files given as arguments, not a registry")
     if generate_queue_size < 0:
         raise KilnError(f"--generate-queue-size must be 0 or more (got {generate_queue_size})")
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, timeout_s=timeout_s,
@@ -75,7 +80,7 @@ def serve_cmd(
                              sample_rate=sample_rate, sample_db=sample_db.resolve() if sample_db else None,
                              drift_interval_s=drift_interval_s, runs_dir=_runs_folder(runs), queue_size=queue_size,
                              generate_workers=generate_workers, generate_queue_size=generate_queue_size,
-                             stream_timeout_s=stream_timeout_s)
+                             stream_timeout_s=stream_timeout_s, runtime=runtime)
     serve(list(model_dirs or []), registry, settings, host=host, port=port, workers=workers, access_log=access_log)
 
 

@@ -42,8 +42,16 @@ def check_files(path: Path) -> None:
             raise KilnError(f"cannot serve {weights}: not a readable safetensors file ({_first_line(exc)})") from None
 
 
-def load_model(path: Path) -> Any:
-    """`kiln.load(path)` with every failure as one line naming the file."""
+def load_model(path: Path, runtime: str = "torch") -> Any:
+    """`kiln.load(path)` (or, runtime onnx, an exported file) with every failure as one line naming the file."""
+    if runtime == "onnx":
+        from kiln.deploy.export import load_onnx
+
+        try:
+            return load_onnx(path)
+        except KilnError as exc:
+            raise KilnError(f"cannot serve {exc}") from None
+
     check_files(path)
     try:
         return load(path)

@@ -136,6 +136,13 @@ def add_model_routes(app: FastAPI, state: ServerState) -> None:
         items = [m.describe(state.monitored) for n, m in sorted(state.models.items()) if allowed is None or allowed.allows(n)]
         return JSONResponse({"models": items})
 
+    @app.post("/v1/models/{name}/explain", tags=["models"], openapi_extra=_PREDICT_BODY, responses=_MODEL_ERRORS)
+    async def explain(name: str, request: Request) -> Response:
+        """Explain rows: `{"rows": [...], "steps": 50}` → integrated-gradients attributions per row (at most 16 rows)."""
+        from kiln.serve.explain import explain_response
+
+        return await explain_response(state, name, request)
+
     @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra=_PREDICT_BODY, responses=_MODEL_ERRORS)
     async def predict(name: str, request: Request) -> Response:
         """Predict rows: `{"rows": [{column: value}, ...]}` → one prediction object per row, in order."""

@@ -83,8 +83,13 @@ class ServerState:
 
     def _load_now(self, name: str, version: str, source: Any) -> ServedModel:
         if isinstance(source, (str, Path)):
-            path = model_dir_of(source)
-            model, metrics = load_model(path), metrics_of(path)
+            if self.settings.runtime == "onnx":
+                path = Path(source)
+                model = load_model(path, "onnx")
+                metrics = dict(getattr(model, "metrics", {}) or {})
+            else:
+                path = model_dir_of(source)
+                model, metrics = load_model(path), metrics_of(path)
         else:  # an already loaded Model (tests, notebooks)
             path, model, metrics = None, source, dict(getattr(source, "metrics", {}) or {})
         return self._make(name, version, model, path, metrics)

@@ -1,0 +1,248 @@
+"""`kiln compress`: prune and/or quantise a trained supervised model, measure it before and after on
+its test split, refuse when the test metric drops more than `max_metric_drop`, and write an
+ordinary kiln model directory (int8 weights stored as int8 + per-row scales; see compressed.py).
+With `quantize.engine: onnxruntime` the directory also holds the int8 `model.onnx` that
+`kiln predict --runtime onnx` and `kiln serve --runtime onnx` run."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from kiln.artifact import WEIGHTS, model_dir
+from kiln.deploy import measure, quantize
+from kiln.deploy.common import load_supervised, primary_metric, split_frames
+from kiln.deploy.compressed import CompressedModel
+from kiln.deploy.spec import CompressSpec, PruneSpec, QuantizeSpec, load_spec
+from kiln.errors import KilnError
+from kiln.io import write_json, write_text
+
+REPORT = "compression.json"
+ORT_OPS = {"linear": ["MatMul", "Gemm"], "lstm": ["LSTM"], "gru": ["GRU"], "embedding": ["Gather"]}
+
+
+# -- pruning ----------------------------------------------------------------------------------
+def prunable(net: nn.Module, structured: bool) -> list[tuple[nn.Module, str]]:
+    """Weight matrices to prune: Linear, Conv and recurrent weights, never the output heads
+    (structured pruning takes only Linear and Conv layers)."""
+    heads = {id(m) for m in getattr(net, "heads", [])}
+    kinds: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d) if structured else (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU)
+    found = []
+    for module in net.modules():
+        if isinstance(module, kinds) and id(module) not in heads:
+            found += [(module, name) for name, p in module.named_parameters(recurse=False) if name.startswith("weight") and p.dim() > 1]
+    if not found:
+        raise KilnError("compress.prune: this model has no prunable weight matrices")
+    return found
+
+
+def apply_pruning(net: nn.Module, spec: PruneSpec) -> list[tuple[nn.Module, str]]:
+    targets = prunable(net, spec.structured)
+    if spec.structured:
+        for module, name in targets:
+            torch_prune.ln_structured(module, name, amount=spec.amount, n=2, dim=0)
+    elif spec.scope == "global":
+        torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=spec.amount)
+    else:
+        for module, name in targets:
+            torch_prune.l1_unstructured(module, name, amount=spec.amount)
+    return targets
+
+
+def fine_tune(net: nn.Module, model: Any, frames: dict[str, Any], spec: PruneSpec, progress: bool | str) -> list[dict[str, Any]]:
+    """A few epochs on the training split through kiln's one Trainer; the pruning masks keep zeros at zero."""
+    from kiln.supervised.task import TableTask
+    from kiln.training import Trainer
+
+    pre = model.preprocessor
+    cfg = model.config.trainer.model_copy(update={
+        "epochs": spec.fine_tune_epochs, "early_stopping": None, "restore_best": False, "convergence_tol": None,
+        "learning_rate": spec.fine_tune_learning_rate or model.config.trainer.learning_rate / 10, "compile": False})
+    validation = pre.transform(frames["validation"]) if "validation" in frames else None
+    task = TableTask(pre.outputs, pre.transform(frames["train"]), validation, cfg)
+    trainer = Trainer(net, cfg, torch.device("cpu"), progress=progress)
+    return trainer.fit(task)
+
+
+# -- quantisation with onnxruntime ------------------------------------------------------------
+def onnxruntime_int8(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str, Any], target: Path) -> None:
+    """Quantise an fp32 ONNX file with onnxruntime.quantization (dynamic, or static calibrated on training rows)."""
+    ops = [op for kind in spec.modules for op in ORT_OPS[kind]]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs pre-processing advice on the root logger
+    try:
+        _quantize_file(fp32, spec, model, frames, target, ops)
+    finally:
+        root.setLevel(level)
+
+
+def _quantize_file(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str, Any], target: Path, ops: list[str]) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_dynamic, quantize_static
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "fp32.onnx"
+        source.write_bytes(fp32)
+        if spec.type == "dynamic":
+            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=ops, per_channel=True)
+            return
+        calibration = model.preprocessor.transform(frames["train"].head(spec.calibration_rows), targets=False)
+        names = [f.name for f in model.preprocessor.inputs]
+
+        class Rows(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.batches = iter(range(0, len(calibration), 32))
+
+            def get_next(self) -> dict[str, Any] | None:
+                start = next(self.batches, None)
+                if start is None:
+                    return None
+                return {n: calibration.inputs[n][start : start + 32].numpy() for n in names}
+
+        quantize_static(str(source), str(target), Rows(), weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                        op_types_to_quantize=[op for op in ops if op != "LSTM"], per_channel=False)
+
+
+# -- the command ------------------------------------------------------------------------------
+def compress(
+    source: str | Path,
+    output: str | Path,
+    spec: CompressSpec | dict[str, Any] | str | Path | None = None,
+    data: Any = None,
+    progress: bool | str = False,
+    batch_sizes: Sequence[int] = measure.BATCH_SIZES,
+    timing_rows: int = 2048,
+    timing_repeats: int = 7,
+) -> dict[str, Any]:
+    """Compress the model at SOURCE into OUTPUT; returns the report (also OUTPUT/compression.json).
+    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`."""
+    from kiln.deploy.export import onnx_bytes, sidecar, preprocessing_meta, session
+    from kiln.deploy.onnx_model import OnnxModel
+
+    spec = load_spec(spec)
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise KilnError(f"{output} exists and is not empty; choose a new output directory")
+    model = load_supervised(source)
+    frames = split_frames(model, data)
+    if "test" not in frames:
+        raise KilnError("the model's config has no test split (data.split.test is 0); pass labelled data with --data")
+    if spec.prune and spec.prune.fine_tune_epochs and "train" not in frames:
+        raise KilnError("compress.prune.fine_tune_epochs needs the training split; it cannot come from --data alone")
+    pre = model.preprocessor
+    test = pre.transform(frames["test"], where="test split")
+    model.net.cpu().eval()
+    variants = [measure.variant("original (torch fp32)", model, measure.torch_runner(model.net),
+                                (model_dir(source) / WEIGHTS).stat().st_size, measure.count_parameters(model.net))]
+
+    recipe: dict[str, Any] = {"source": str(model_dir(source)), "prune": None, "quantize": None, "int8_weights": [],
+                              "distill": None}
+    history: list[dict[str, Any]] = []
+    if spec.distill:
+        model, history, student_variants = distill_student(model, spec, frames, progress)
+        variants += student_variants
+        recipe["distill"] = spec.distill.model_dump()
+    config = model.config
+    net = copy.deepcopy(model.net).cpu()
+    if spec.prune:
+        targets = apply_pruning(net, spec.prune)
+        if spec.prune.fine_tune_epochs:
+            history = fine_tune(net, model, frames, spec.prune, progress)
+        for module, name in targets:
+            torch_prune.remove(module, name)
+        recipe["prune"] = spec.prune.model_dump()
+    net.eval()
+    q = spec.quantize
+    if q and q.engine == "torch":
+        if q.type == "static":
+            raise KilnError("compress.quantize: static quantisation needs engine: onnxruntime (torch.ao static "
+                            "quantisation is deprecated and not wired into kiln)")
+        recipe["int8_weights"] = quantize.int8_names(net, list(q.modules))
+        quantize.round_trip(net, recipe["int8_weights"])  # what int8 storage keeps: the model measured is the model saved
+        recipe["torch_ao_available"] = quantize.torch_quantization_available()
+    if q:
+        recipe["quantize"] = q.model_dump()
+    compressed = CompressedModel(config, pre, net, recipe)
+    counts = measure.count_parameters(net)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:  # renamed into place at the end
+        staged = Path(scratch) / "model"
+        compressed.save(staged)
+        if q and q.engine == "onnxruntime":
+            fp32 = onnx_bytes(compressed)
+            names = [f.name for f in pre.inputs]
+            fp32_session = session(fp32)
+            fp32_model = OnnxModel(config, pre, fp32_session)
+            variants.append(measure.variant("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names),
+                                            len(fp32), counts))
+            onnxruntime_int8(fp32, q, model, frames, staged / "model.onnx")
+            write_json(sidecar(staged / "model.onnx"), preprocessing_meta(compressed))
+            int8_session = session(staged / "model.onnx")
+            int8_model = OnnxModel(config, pre, int8_session)
+            variants.append(measure.variant(f"onnxruntime int8 {q.type}" + (f" + pruned {spec.prune.amount:.0%}" if spec.prune else ""),
+                                            int8_model, measure.onnx_runner(int8_session, names),
+                                            (staged / "model.onnx").stat().st_size, counts))
+        else:
+            label = " + ".join(part for part in (
+                "distilled student" if spec.distill else "",
+                f"pruned {spec.prune.amount:.0%}{' structured' if spec.prune.structured else ''}"
+                f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
+                f"int8 dynamic ({'torch.ao' if recipe.get('torch_ao_available') else 'stored int8, fp32 compute'})" if q else "",
+            ) if part)
+            variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
+                                            (staged / WEIGHTS).stat().st_size, counts))
+        rows = measure.rows(variants, test, batch_sizes, timing_rows, timing_repeats)
+        after = rows[-1]
+        report = {"spec": spec.model_dump(), "test_rows": len(test), "rows": rows, "table": measure.table_lines(rows),
+                  "fine_tune_history": history, "output": str(output)}
+        refuse_if_worse(rows[0], after, spec.max_metric_drop)
+        write_json(staged / REPORT, report)
+        write_text(staged / "compression.md", "\n".join(report["table"]) + "\n")
+        if output.exists():
+            output.rmdir()
+        staged.rename(output)
+    return report
+
+
+def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
+                    progress: bool | str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train the student by distillation (and, if asked, the same student on hard labels only, same seed)."""
+    from kiln.deploy.distill import train_student
+
+    d = spec.distill
+    assert d is not None
+    if d.teacher is not None:
+        teacher = load_supervised(d.teacher)
+    if "train" not in frames:
+        raise KilnError("compress.distill needs the teacher's training split; it cannot come from --data alone")
+    student = train_student(teacher, d.student.model, frames, d.temperature, d.alpha, d.student.trainer, progress)
+    extra = []
+    if d.compare_hard_labels:
+        plain = train_student(teacher, d.student.model, frames, d.temperature, 1.0, d.student.trainer, progress)
+        plain.net.eval()
+        extra.append(measure.variant("same student, hard labels only", plain, measure.torch_runner(plain.net),
+                                     _state_bytes(plain.net), measure.count_parameters(plain.net)))
+    return student, student.history, extra
+
+
+def _state_bytes(net: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in net.state_dict().values())
+
+
+def refuse_if_worse(before: dict[str, Any], after: dict[str, Any], limit: float | None) -> None:
+    if limit is None:
+        return
+    name, _, higher = primary_metric({before["metric"]: before["value"], "loss": before["metrics"].get("loss")})
+    drop = (before["value"] - after["value"]) if higher else (after["value"] - before["value"])
+    if drop > limit:
+        raise KilnError(f"compression refused: test {name} went from {before['value']:.4f} to {after['value']:.4f} "
+                        f"(a drop of {drop:.4f}, more than max_metric_drop {limit}); nothing was written")

@@ -1,0 +1,76 @@
+"""The `compress:` section: what `kiln compress` does to a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from kiln.config import Section, read_yaml, validate
+from kiln.errors import KilnError
+
+
+class QuantizeSpec(Section):
+    type: Literal["dynamic", "static"] = "dynamic"  # static: activation ranges calibrated on training rows
+    modules: list[Literal["linear", "lstm", "gru", "embedding"]] = ["linear", "lstm", "gru", "embedding"]
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    calibration_rows: int = Field(256, ge=1, le=100_000)  # static only
+
+
+class PruneSpec(Section):
+    amount: float = Field(gt=0.0, lt=1.0)  # share of the weights set to zero
+    scope: Literal["global", "layer"] = "global"  # one threshold over all layers, or the same share per layer
+    structured: bool = False  # remove whole output rows/channels (by L2 norm), per layer
+    fine_tune_epochs: int = Field(0, ge=0, le=1000)  # epochs on the training split with the zeros held fixed
+    fine_tune_learning_rate: float | None = Field(None, gt=0.0)  # default: the model's learning rate / 10
+
+
+class StudentSpec(Section):
+    model: dict[str, Any]  # the student's `model:` section (validated as a model config)
+    trainer: dict[str, Any] = {}  # changes to the teacher's trainer section (epochs, learning_rate, ...)
+
+
+class DistillSpec(Section):
+    student: StudentSpec
+    teacher: str | None = None  # default: the model being compressed
+    temperature: float = Field(4.0, gt=0.0, le=100.0)
+    alpha: float = Field(0.5, ge=0.0, le=1.0)  # weight of the hard-label loss
+    compare_hard_labels: bool = False  # also train the same student on hard labels only (same seed), as a table row
+
+
+class CompressSpec(Section):
+    distill: DistillSpec | None = None
+    quantize: QuantizeSpec | None = None
+    prune: PruneSpec | None = None
+    max_metric_drop: float | None = Field(None, ge=0.0)  # refuse when the test metric drops more than this
+
+
+class CompressFile(Section):
+    compress: CompressSpec
+
+
+def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: Any) -> CompressSpec:
+    """A spec from a YAML file with a `compress:` section (other sections are ignored), a dict, or
+    command-line options alone; options given on the command line override the file."""
+    if isinstance(source, CompressSpec):
+        raw: dict[str, Any] = source.model_dump()
+    elif isinstance(source, (str, Path)):
+        document = read_yaml(source)
+        if not isinstance(document.get("compress"), dict):
+            raise KilnError(f"{source}: no `compress:` section")
+        raw = dict(document["compress"])
+    else:
+        raw = dict(source or {})
+    for key, value in cli.items():
+        if value is None:
+            continue
+        section, _, field = key.partition(".")
+        if field:
+            raw[section] = {**(raw.get(section) or {}), field: value}
+        else:
+            raw[section] = value
+    spec = validate(CompressFile, {"compress": raw}).compress
+    if spec.quantize is None and spec.prune is None and spec.distill is None:
+        raise KilnError("nothing to do: give compress.quantize, compress.prune and/or compress.distill (or --quantize / --prune)")
+    return spec

@@ -1,0 +1,66 @@
+"""`POST /v1/models/{name}/explain`: integrated-gradients attributions for a few rows, with the same
+admission (API keys, model lookup), body limit, row validation and time limit as predict."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from kiln.errors import KilnError
+from kiln.serve.admission import admit, read_body
+from kiln.serve.schema import RequestError, build_frame, validate_rows
+from kiln.serve.state import ServerState
+
+MAX_ROWS = 16  # explanations cost ~`steps` forward and backward passes per row
+log = logging.getLogger("kiln.serve")
+_references: dict[tuple[str, str], Any] = {}  # baseline reference rows per served model version
+
+
+def _explain(served: Any, rows: list[dict[str, Any]], steps: int) -> list[dict[str, Any]]:
+    from kiln.deploy.explain import explain_rows, reference_data
+
+    frame = build_frame(rows, served.inputs)
+    key = (served.name, served.version)
+    if key not in _references:
+        _references[key] = reference_data(served.model, frame)
+    return explain_rows(served.model, frame, _references[key], steps)
+
+
+async def explain_response(state: ServerState, name: str, request: Request) -> Response:
+    """`{"rows": [...], "steps": 50}` → one explanation per row (feature totals, token scores, saliency)."""
+    settings = state.settings
+    call, served, refused = admit(state, name, request, "prediction")
+    if refused is not None:
+        return refused
+    fail = call.fail
+    raw = await read_body(call, request, settings.max_body_bytes)
+    if isinstance(raw, Response):
+        return raw
+    try:
+        body = json.loads(raw or b"null")
+        rows = validate_rows(body, served.inputs, MAX_ROWS)
+    except ValueError as exc:
+        return fail(422, f"body is not valid JSON: {exc}", "body")
+    except RequestError as exc:
+        return fail(422, exc.message, exc.field)
+    steps = body.get("steps", 50)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 500:
+        return fail(422, "steps: an integer from 2 to 500", "steps")
+    if getattr(served.model, "runtime", "torch") != "torch":
+        return fail(422, f"model '{name}' is served by onnxruntime; explanations need the torch model (serve its model directory)")
+    try:
+        out = await asyncio.wait_for(asyncio.to_thread(_explain, served, rows, steps), call.remaining(settings.timeout_s))
+    except TimeoutError:
+        return fail(504, f"explanation took longer than the {settings.timeout_s:g} s limit")
+    except KilnError as exc:
+        return fail(422, str(exc))
+    except Exception as exc:  # noqa: BLE001
+        log.exception("explanation failed for model %s", name)
+        return fail(500, f"explanation failed: {type(exc).__name__}")
+    call.ok(rows=len(out))
+    return JSONResponse({"model": name, "version": served.version, "explanations": out})

@@ -1,0 +1,103 @@
+"""kiln compress: int8 storage round-trips, the compressed directory loads with kiln.load and
+predicts like the compressed model measured, pruning zeroes the asked share, max_metric_drop refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from cli_helpers import one_line_error, run_cli
+from deploy_models import cached_model, frame_for
+
+import kiln
+from kiln.deploy import quantize
+from kiln.deploy.compress import compress
+from kiln.deploy.compressed import CompressedModel
+from kiln.deploy.export import load_onnx
+
+FAST = {"batch_sizes": (1, 8), "timing_rows": 16, "timing_repeats": 1}  # latency figures are not checked here
+
+
+def test_int8_rows_round_trip() -> None:
+    weight = torch.randn(6, 10)
+    values, scale = quantize.quantize_rows(weight)
+    assert values.dtype == torch.int8 and scale.shape == (6,)
+    assert float((values.float() * scale[:, None] - weight).abs().max()) <= float(scale.max()) / 2 + 1e-6
+    state = quantize.decode(quantize.encode({"w": weight, "b": torch.ones(3)}, ["w"]))
+    assert torch.allclose(state["w"], values.float() * scale[:, None]) and torch.equal(state["b"], torch.ones(3))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm"])
+def test_dynamic_int8_directory_is_a_kiln_model(kind: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model(kind, tmp_path_factory)
+    report = compress(source, tmp_path / "q", {"quantize": {"type": "dynamic"}}, **FAST)
+    before, after = report["rows"][0], report["rows"][-1]
+    assert after["size_bytes"] < before["size_bytes"]  # tiny models: safetensors headers weigh; digits MLP: 0.27×
+    loaded = kiln.load(tmp_path / "q")
+    assert isinstance(loaded, CompressedModel)
+    weights = (tmp_path / "q" / "weights.safetensors").read_bytes()
+    assert b"int8_scale" in weights and not list((tmp_path / "q").glob("*.pkl"))
+    frame = frame_for(kind)
+    metric = loaded.evaluate(frame.sample(frac=1.0, random_state=0))[after["metric"]]
+    assert 0.0 <= metric <= 1.0
+    assert abs(loaded.metrics_for(loaded.preprocessor.transform(frame))[after["metric"]] - metric) < 1e-9
+    assert json.loads((tmp_path / "q" / "compression.json").read_text())["rows"][0]["variant"].startswith("original")
+
+
+def test_pruning_zeroes_the_share_and_fine_tunes(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    report = compress(source, tmp_path / "p", {"prune": {"amount": 0.5, "fine_tune_epochs": 1}}, **FAST)
+    assert len(report["fine_tune_history"]) == 1
+    net = kiln.load(tmp_path / "p").net
+    pruned = [m.weight for m in net.trunk if isinstance(m, torch.nn.Linear)]
+    zeros = sum(int((w == 0).sum()) for w in pruned) / sum(w.numel() for w in pruned)
+    assert 0.45 <= zeros <= 0.55  # fine-tuning kept the zeros at zero
+    assert report["rows"][-1]["nonzero_parameters"] < report["rows"][0]["nonzero_parameters"]
+
+
+def test_onnxruntime_engine_writes_an_onnx_model(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    report = compress(source, tmp_path / "o", {"quantize": {"engine": "onnxruntime"}}, **FAST)
+    assert [r["variant"] for r in report["rows"]][1] == "onnxruntime fp32"
+    preds = load_onnx(tmp_path / "o").predict(frame_for("mlp").head(5))
+    assert len(preds) == 5
+
+
+def test_max_metric_drop_refuses(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    result = run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "r", "--prune", "0.95", "--max-metric-drop", "0", "-q")
+    if result[0] == 0:
+        pytest.skip("pruning 95% happened not to lower the metric")
+    one_line_error(result, "compression refused", "max_metric_drop")
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_specs_are_one_line(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a"), "nothing to do")
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--prune", "1.5"), "compress.prune.amount")
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--quantize", "static"), "static", "onnxruntime")
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--quantize", "dynamic", "--engine", "tvm"),
+                   "compress.quantize.engine")
+
+
+def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    spec = {"distill": {"student": {"model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 3}},
+                        "temperature": 2.0, "alpha": 0.5, "compare_hard_labels": True}}
+    report = compress(source, tmp_path / "d", spec, **FAST)
+    teacher, plain, student = report["rows"]
+    assert plain["variant"] == "same student, hard labels only" and student["variant"] == "distilled student"
+    assert student["parameters"] < teacher["parameters"] and len(report["fine_tune_history"]) == 3
+    loaded = kiln.load(tmp_path / "d")
+    assert loaded.config.model.hidden == [4]
+    assert abs(loaded.metrics_for(loaded.preprocessor.transform(frame_for("mlp")))["accuracy"]) <= 1.0
+
+
+def test_example_compress_config_is_valid() -> None:
+    from kiln.deploy.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "compress_digits.yaml")
+    assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
