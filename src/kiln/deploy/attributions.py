@@ -1,10 +1,10 @@
 """Integrated gradients (Captum) for one output of a supervised model, per input feature.
 
-Each input is attributed where it enters the network as a vector: numeric, binary and image inputs at
-the input itself, category inputs at their one-hot/embedding encoding, text at the token embeddings
+Each input is attributed where it enters the network as a vector: numeric, binary, image and audio
+(spectrogram) inputs at the input itself, category inputs at their one-hot/embedding encoding, text at the token embeddings
 (per token, summed over the embedding). Baselines: the training mean for numeric, binary and image
 inputs, the most frequent category, and padding embeddings (zeros) for text, with each row's own
-length kept. The explained score is the logit of the predicted class (classification) or the
+length kept; an audio baseline is the mean spectrogram under the row's own frame mask (row 0). The explained score is the logit of the predicted class (classification) or the
 prediction itself (regression). Completeness: the attributions of a row sum to score(row) −
 score(baseline path start); `completeness_error` is the relative gap."""
 
@@ -21,7 +21,7 @@ from torch import nn
 from kiln.data.preprocessor import TensorData
 from kiln.errors import KilnError
 
-FLOAT_INPUTS = ("numeric", "binary", "image")
+FLOAT_INPUTS = ("numeric", "binary", "image", "audio")
 
 
 class ProbedNet(nn.Module):
@@ -81,6 +81,17 @@ def baselines(features: list[Any], reference: TensorData, rows: int) -> tuple[to
     return tuple(out)
 
 
+def keep_audio_masks(features: list[Any], base: tuple[torch.Tensor, ...], inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Audio tensors are (1, 1 + bins, frames) per row with the frame mask in row 0: the baseline keeps
+    each row's own mask and is zero in its padding, as the input is, so only the clip is attributed."""
+    out = list(base)
+    for i, feature in enumerate(features):
+        if feature.type == "audio":
+            mask = inputs[i][:, :, :1, :]
+            out[i] = torch.cat([mask, base[i][:, :, 1:, :] * mask], dim=2)
+    return tuple(out)
+
+
 def _scores(probed: ProbedNet, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return probed(*inputs).gather(1, target[:, None]).squeeze(1)
@@ -114,7 +125,7 @@ def integrated_gradients(net: nn.Module, features: list[Any], output: Any, data:
     probed = ProbedNet(untrimmed(net), names, output.name).eval()
     layers = attribution_layers(probed, features)
     inputs = tuple(data.inputs[n] for n in names)
-    base = baselines(features, reference, len(data))
+    base = keep_audio_masks(features, baselines(features, reference, len(data)), inputs)
     with torch.no_grad():
         logits = probed(*inputs)
     target = logits.argmax(1) if logits.shape[1] > 1 else torch.zeros(len(data), dtype=torch.int64)

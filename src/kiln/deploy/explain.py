@@ -78,6 +78,8 @@ def explain_rows(model: Any, frame: pd.DataFrame, reference: Any = None, steps: 
                 entry["tokens"][feature.name] = [[feature.vocab[int(i)], float(s)] for i, s in zip(ids, per_token) if int(i) != 0]
             elif feature.type == "image":
                 entry["saliency"][feature.name] = attr.abs().sum(0).tolist()
+            elif feature.type == "audio":  # (bins, frames): the spectrogram rows below the frame mask, low bins at the bottom
+                entry["saliency"][feature.name] = attr.abs().sum(0)[1:].flip(0).tolist()
         explained.append(entry)
     return explained
 
