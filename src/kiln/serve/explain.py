@@ -4,7 +4,6 @@ admission (API keys, model lookup), body limit, row validation and time limit as
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -12,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from kiln.errors import KilnError
-from kiln.serve.admission import admit, read_body
+from kiln.serve.admission import admit, parse_json, read_body
 from kiln.serve.schema import RequestError, build_frame, validate_rows
 from kiln.serve.state import ServerState
 
@@ -38,11 +37,11 @@ async def explain_response(state: ServerState, name: str, request: Request) -> R
     if refused is not None:
         return refused
     fail = call.fail
-    raw = await read_body(call, request, settings.max_body_bytes)
+    raw = await read_body(call, request, settings.max_body_bytes, settings.timeout_s)
     if isinstance(raw, Response):
         return raw
     try:
-        body = json.loads(raw or b"null")
+        body = parse_json(raw)
         rows = validate_rows(body, served.inputs, MAX_ROWS)
     except ValueError as exc:
         return fail(422, f"body is not valid JSON: {exc}", "body")
