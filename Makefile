@@ -13,7 +13,7 @@ export KILN_DATA ?= $(abspath ../shared/data)
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev,hf]"
+	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev,hf,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

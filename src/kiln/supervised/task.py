@@ -24,12 +24,13 @@ from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
+from kiln.supervised.prepared import PreparedData, data_key
 from kiln.training import Run, Trainer
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
 
-DataArg = pd.DataFrame | str | Path | None
+DataArg = pd.DataFrame | str | Path | PreparedData | None
 
 
 class TableTask:
@@ -137,15 +138,42 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     return frames, reports
 
 
-def fresh(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
-    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+def fit_preprocessor(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split, and the pre-trained encoder weights when `model.pretrained` names a run."""
     pre = Preprocessor(config)
     source = attach_tokenizer(config, pre)
     pre.fit(train)
+    return pre, source
+
+
+def new_network(config: SupervisedConfig, pre: Preprocessor, source: Any = None) -> Any:
+    """A freshly initialised network for fitted preprocessing (from pre-trained weights if given)."""
     net = build_network(config.model, pre.inputs, pre.outputs)
     if source is not None:
         load_encoder_weights(net, config, source)
-    return pre, net
+    return net
+
+
+def fresh(config: SupervisedConfig, train: pd.DataFrame) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+    pre, source = fit_preprocessor(config, train)
+    return pre, new_network(config, pre, source)
+
+
+def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
+    """Load, clean, split and encode once; `train(config, data=prepared)` then skips all of it."""
+    config = resolve_pretrained(load_supervised_config(config))
+    if isinstance(data, (str, Path)):
+        config.data.train, data = str(data), None
+    frames, report = load_splits(config, data)
+    pre, source = fit_preprocessor(config, frames["train"])
+    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+    return PreparedData(data_key(config), frames, report, pre, tensors, source)
+
+
+def prepared_key(config: Any) -> str:
+    """The key of the data `prepare_data(config)` would give: configs with equal keys can share it."""
+    return data_key(resolve_pretrained(load_supervised_config(config)))
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -172,21 +200,29 @@ def train(
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    prepared = data if isinstance(data, PreparedData) else None
+    if prepared is not None and (resume is not None or from_model is not None):
+        raise KilnError("prepared data is for fresh runs; it cannot be combined with resume or from_model")
     base = None
     if from_model is not None:
         config, base = _from_model(config, from_model)
     run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)
     device = run.start(config.trainer)
-    frames, report = load_splits(config, data)
     saved = run.saved_meta()
-    if base is not None:
-        pre, net = base.preprocessor, base.net
-    elif saved is not None:
-        pre = Preprocessor(config).load_state(saved["preprocessing"])
-        net = build_network(config.model, pre.inputs, pre.outputs)
+    if prepared is not None:
+        prepared.check(config)
+        frames, report, pre, tensors = prepared.frames, dict(prepared.report), prepared.preprocessor, prepared.tensors
+        net = new_network(config, pre, prepared.source)
     else:
-        pre, net = fresh(config, frames["train"])
-    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        frames, report = load_splits(config, data)
+        if base is not None:
+            pre, net = base.preprocessor, base.net
+        elif saved is not None:
+            pre = Preprocessor(config).load_state(saved["preprocessing"])
+            net = build_network(config.model, pre.inputs, pre.outputs)
+        else:
+            pre, net = fresh(config, frames["train"])
+        tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
     model = Model(config, pre, net)
     run.create()
     if saved is None:
