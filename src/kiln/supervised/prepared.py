@@ -34,6 +34,10 @@ class PreparedData:
     tensors: dict[str, TensorData]
     source: Any = None  # pre-trained encoder weights (model.pretrained), copied into each new network
 
+    @property
+    def has_validation(self) -> bool:
+        return "validation" in self.tensors
+
     def check(self, config: Any) -> None:
         """Refuse a config whose data sections differ from the ones this data was prepared with."""
         if data_key(config) != self.key:
