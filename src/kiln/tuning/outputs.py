@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from kiln.errors import KilnError
-from kiln.io import write_json, write_text
+from kiln.io import read_json, write_json, write_text
 from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
 
 if TYPE_CHECKING:
@@ -117,12 +117,18 @@ def trials_frame(trials: list[Any], search: "Search") -> pd.DataFrame:
             continue
         row: dict[str, Any] = {"trial": t.number, "state": trial_state(t), search.tune.metric: trial_value(t),
                                f"{search.unit}s": trial_rounds(t),
-                               "seconds": round(t.duration.total_seconds(), 2) if t.duration is not None else None}
+                               "seconds": _seconds(t)}
         for path, value in trial_values(t, search).items():
             row[path] = value if not isinstance(value, (list, dict)) else fmt(value)
         row["error"] = t.user_attrs.get("error", "")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _seconds(trial: Any) -> float | None:
+    if trial.duration is None or trial.user_attrs.get(INTERRUPTED):
+        return None
+    return round(trial.duration.total_seconds(), 2)
 
 
 def format_table(frame: pd.DataFrame, search: "Search", best: int | None) -> str:
@@ -204,6 +210,10 @@ def write_outputs(search: "Search") -> TuneResult:
     import kiln.api
 
     model = kiln.api.load(best_dir)
+    model.run_dir = best_dir
+    model.metrics = read_json(best_dir / "metrics.json") if (best_dir / "metrics.json").is_file() else {}
+    if (best_dir / "history.csv").is_file():
+        model.history = pd.read_csv(best_dir / "history.csv").to_dict("records")
     search.say(f"best: trial {best.number}, {tune.metric} {fmt(best.value)} | "
                + " ".join(f"{k}={fmt(v)}" for k, v in values.items()))
     search.say(f"best config: {directory / 'best.yaml'} | best model: {best_dir} | report: {directory / 'report.html'}")

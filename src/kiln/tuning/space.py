@@ -28,16 +28,17 @@ class SearchSpace:
 
     # -- values ---------------------------------------------------------------------------------
     def suggest(self, trial: Any) -> dict[str, Any]:
-        """One point from an Optuna trial: {path: config value}."""
+        """One point from an Optuna trial: {path: config value}. Paths are sampled in sorted order, so the
+        same seed gives the same trials whatever the order of the keys in the config."""
         values: dict[str, Any] = {}
-        for path, p in self.params.items():
+        for path, p in sorted(self.params.items()):
             if isinstance(p, FloatParam):
                 values[path] = trial.suggest_float(path, p.low, p.high, log=p.log, step=p.step)
             elif isinstance(p, IntParam):
                 values[path] = trial.suggest_int(path, p.low, p.high, step=p.step, log=p.log)
             else:
                 values[path] = trial.suggest_categorical(path, choice_labels(p))
-        return self.decode(values)
+        return self.decode({path: values[path] for path in self.params})
 
     def decode(self, sampled: dict[str, Any]) -> dict[str, Any]:
         """Sampler values (choice labels) → config values."""

@@ -87,7 +87,7 @@ def recover_interrupted(study: Any, storage: Any) -> list[int]:
     for trial in stale:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
-        storage.set_trial_user_attr(trial_id, "error", "interrupted: the search stopped while this trial ran; re-run on resume")
+        storage.set_trial_user_attr(trial_id, "error", "interrupted: the search was stopped during this trial; its values ran again on resume")
         storage.set_trial_state_values(trial_id, state.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
     return [t.number for t in stale]
