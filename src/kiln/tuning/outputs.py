@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from kiln.artifact import load as load_artifact
 from kiln.errors import KilnError
 from kiln.io import read_json, write_json, write_text
 from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
@@ -207,9 +208,7 @@ def write_outputs(search: "Search") -> TuneResult:
     best_dir = _copy_best(search, best.number)
     write_json(directory / "summary.json", summary)
     write_report(search, trials, frame, summary, importances)
-    import kiln.api
-
-    model = kiln.api.load(best_dir)
+    model = load_artifact(best_dir)
     model.run_dir = best_dir
     model.metrics = read_json(best_dir / "metrics.json") if (best_dir / "metrics.json").is_file() else {}
     if (best_dir / "history.csv").is_file():
