@@ -6,7 +6,7 @@ big random search (target ≤ 0.005), the share of trials pruned (target ≥ 25%
 pruned search over the unpruned one (target ≤ 0.80). The searches of one seed run back to back in
 this process, so a loaded machine skews them alike; `uptime`'s load average is recorded. Usage::
 
-    .venv/bin/python benchmarks/tune.py [--trials 20] [--epochs 15] [--random-trials 60] [--seeds 1]
+    .venv/bin/python benchmarks/tune.py [--trials 20] [--epochs 15] [--random-trials 60] [--seeds 1] [--repeats 2]
         [--output benchmarks/results/tune.json]
 """
 
@@ -67,16 +67,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--random-trials", type=int, default=60, help="trials of the random-search reference (the issue's 150 takes ~10 min here)")
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2, help="runs of each of the pruned and unpruned TPE searches (2: ABBA order)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "tune.json"))
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        run(config(1, 1, {"type": "random", "seed": 0}, {"type": "none"}), Path(tmp) / "warmup")  # imports, first-call costs
         for seed in range(args.seeds):
             tpe = {"type": "tpe", "seed": seed, "startup_trials": 8}
             median = {"type": "median", "startup_trials": 5, "warmup_epochs": 3}
             load_before = load_average()
-            pruned = run(config(args.epochs, args.trials, tpe, median), Path(tmp) / f"pruned{seed}")
-            unpruned = run(config(args.epochs, args.trials, tpe, {"type": "none"}), Path(tmp) / f"unpruned{seed}")
+            walls: dict[str, list[float]] = {"pruned": [], "unpruned": []}
+            order = ["pruned", "unpruned", "unpruned", "pruned"] if args.repeats == 2 else ["pruned", "unpruned"] * args.repeats
+            for i, arm in enumerate(order):  # ABBA: a load that drifts during the run skews both arms alike
+                cfg = config(args.epochs, args.trials, tpe, median if arm == "pruned" else {"type": "none"})
+                outcome = run(cfg, Path(tmp) / f"{arm}{seed}-{i}")
+                walls[arm].append(outcome["wall_s"])
+                if arm == "pruned":
+                    pruned = outcome
+                else:
+                    unpruned = outcome
+            pruned["wall_s"] = round(sum(walls["pruned"]) / len(walls["pruned"]), 1)
+            unpruned["wall_s"] = round(sum(walls["unpruned"]) / len(walls["unpruned"]), 1)
+            pruned["wall_runs_s"], unpruned["wall_runs_s"] = walls["pruned"], walls["unpruned"]
             random = run(config(args.epochs, args.random_trials, {"type": "random", "seed": seed}, {"type": "none"}),
                          Path(tmp) / f"random{seed}")
             rows.append({"seed": seed, "tpe_median": pruned, "tpe_unpruned": unpruned, "random": random,
@@ -93,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['tpe_median']['wall_s']:>7.1f} / {r['tpe_unpruned']['wall_s']:<6.1f} = {r['wall_ratio']:.2f}  "
               f"{r['load_average'][0]}, {r['load_average'][1]}")
     meta = {"command": "python benchmarks/tune.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "trials": args.trials, "epochs": args.epochs, "random_trials": args.random_trials, "seeds": args.seeds,
+            "trials": args.trials, "epochs": args.epochs, "random_trials": args.random_trials, "seeds": args.seeds, "repeats": args.repeats,
             "targets": {"gap_to_random": "<= 0.005", "pruned_share": ">= 0.25", "wall_ratio": "<= 0.80"}, "runs": rows}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(meta, indent=2) + "\n")

@@ -46,3 +46,15 @@ def config_for(regression_csv: Path):
         return search_config(regression_csv, parameters, **tune)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for the whole test session; tests skip when Ray is not installed."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'kiln[ray]')")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -32,7 +32,7 @@ class Search:
         self.raw, self.rest, self.tune = raw, rest, sections["tune"]
         self.task = task_of(rest)
         self.task.load_config(rest)  # the base config itself must be valid
-        self.runner = TrialRunner(rest, self.tune, self.task, directory)
+        self.runner = TrialRunner(rest, self.tune, self.task, directory.resolve())  # absolute: Ray workers run elsewhere
         self.runner.space.check(rest, self.task.load_config)
         self.target = self.tune.trials
         if self.tune.sampler.type == "grid":
@@ -133,10 +133,10 @@ def _prepare_data(search: Search) -> None:
 
 
 def run_ray(search: Search, resume: bool) -> None:
-    from kiln.tuning.ray_engine import run_ray_search
+    from kiln.tuning.ray_engine import import_ray, run_ray_search
 
-    _prepare_data_for_ray = _prepare_data
-    run_ray_search(search, resume, _prepare_data_for_ray)
+    import_ray()  # one line when Ray is missing, before anything else
+    run_ray_search(search, resume, _prepare_data)
 
 
 ENGINES = {"optuna": run_optuna, "ray": run_ray}

@@ -40,6 +40,20 @@ class SearchSpace:
                 values[path] = trial.suggest_categorical(path, choice_labels(p))
         return self.decode({path: values[path] for path in self.params})
 
+    def distributions(self) -> dict[str, Any]:
+        """The space as Optuna distributions (for Ray Tune's Optuna searcher and for recording Ray trials)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        out: dict[str, Any] = {}
+        for path, p in self.params.items():
+            if isinstance(p, FloatParam):
+                out[path] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+            elif isinstance(p, IntParam):
+                out[path] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
+            else:
+                out[path] = CategoricalDistribution(choice_labels(p))
+        return out
+
     def decode(self, sampled: dict[str, Any]) -> dict[str, Any]:
         """Sampler values (choice labels) → config values."""
         out = dict(sampled)

@@ -97,10 +97,10 @@ class TrialRunner:
         self.data[key] = self.task.prepare(config)
         return self.data[key], time.perf_counter() - tick
 
-    def trial_dir(self, number: int) -> Path:
-        return self.directory / "trials" / f"{number:04d}"
+    def trial_dir(self, number: int | str) -> Path:
+        return self.directory / "trials" / (f"{number:04d}" if isinstance(number, int) else number)
 
-    def run(self, number: int, values: dict[str, Any], report: Report, pruned: tuple[type[BaseException], ...]) -> TrialResult:
+    def run(self, number: int | str, values: dict[str, Any], report: Report, pruned: tuple[type[BaseException], ...]) -> TrialResult:
         """Train one trial; raises one of `pruned` when the engine stops it, TrialFailed when it fails."""
         tick = time.perf_counter()
         run_dir = self.trial_dir(number)
