@@ -49,6 +49,7 @@ def test_no_tune_section_no_validation_split_and_resume_without_a_search(config_
 
 def test_a_tune_section_is_validated_but_ignored_by_kiln_train(config_for, tmp_path, capsys, monkeypatch):
     cfg = config_for()
+    cfg["trainer"]["epochs"] = 1
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(cfg))
     code, out, err = run_cli(capsys, monkeypatch, "train", path, "-o", tmp_path / "run", "-q")

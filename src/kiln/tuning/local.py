@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import KilnError
-from kiln.tuning.study import close_storage, counted, load_study, open_storage, optuna
+from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
 from kiln.tuning.trial import SearchError, TrialFailed, improves
 
 if TYPE_CHECKING:
@@ -66,8 +66,12 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
 
         try:
             result = runner.run(trial.number, values, report, (pruned,))
-        except TrialFailed as exc:
+        except (TrialFailed, SearchError) as exc:
             trial.set_user_attr("error", str(exc))
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, True)  # not counted; --resume runs its values again
+            trial.set_user_attr("error", "interrupted: the search was stopped during this trial")
             raise
         trial.set_user_attr("rounds", result.rounds)
         if improves(result.value, _best_value(trial.study), search.tune.direction):
@@ -80,8 +84,6 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
     timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
         study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,), callbacks=[after])
-    except SearchError:
-        raise
     finally:
         close_storage(storage)
 
@@ -91,12 +93,3 @@ def _best_value(study: Any) -> float | None:
         return float(study.best_value)
     except ValueError:  # no complete trial yet
         return None
-
-
-def finished_count(search: "Search") -> int:
-    storage = open_storage(search.directory)
-    try:
-        study = load_study(storage, search.tune, search.runner.space)
-        return sum(counted(t) for t in study.get_trials(deepcopy=False))
-    finally:
-        close_storage(storage)

@@ -3,6 +3,7 @@ then write the trials table, the best config, the best trial's run directory and
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import yaml
 
 from kiln.config import raw_config, split_sections
 from kiln.errors import KilnError
-from kiln.io import read_json, write_json, write_text
+from kiln.io import read_json, write_json
 from kiln.tasks import task_of
 from kiln.training.run import config_changes
 from kiln.tuning.config import TuneConfig
@@ -106,6 +107,8 @@ def run_optuna(search: Search, resume: bool) -> None:
     try:
         study = load_study(storage, tune, search.space, create=not resume)
         requeued = recover_interrupted(study, storage) if resume else []
+        for number in requeued:
+            shutil.rmtree(search.runner.trial_dir(number), ignore_errors=True)
         trials = study.get_trials(deepcopy=False)
         done = sum(counted(t) for t in trials)
     finally:

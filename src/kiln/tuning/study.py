@@ -83,11 +83,14 @@ def recover_interrupted(study: Any, storage: Any) -> list[int]:
     their values again, so the resumed search re-runs them. Returns their numbers."""
     state = optuna().trial.TrialState
     study_id = storage.get_study_id_from_name(STUDY_NAME)
-    stale = study.get_trials(deepcopy=False, states=(state.RUNNING,))
-    for trial in stale:
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == state.RUNNING
+             or (t.state == state.FAIL and t.user_attrs.get(INTERRUPTED) and not t.user_attrs.get("requeued"))]
+    for trial in stale:  # RUNNING: killed; FAIL + interrupted: stopped with Ctrl-C
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
+        storage.set_trial_user_attr(trial_id, "requeued", True)
         storage.set_trial_user_attr(trial_id, "error", "interrupted: the search was stopped during this trial; its values ran again on resume")
-        storage.set_trial_state_values(trial_id, state.FAIL)
+        if trial.state == state.RUNNING:
+            storage.set_trial_state_values(trial_id, state.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
     return [t.number for t in stale]
