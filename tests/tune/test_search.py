@@ -57,3 +57,21 @@ def test_parallel_workers_run_exactly_the_configured_trials(config_for, tmp_path
     result = kiln.tune(config_for(trials=3, parallel=2), output=tmp_path / "par")
     assert len(result.trials) == 3 and result.summary["complete"] == 3
     assert sorted(result.trials["trial"]) == [0, 1, 2]
+
+
+def test_data_is_loaded_once_for_all_trials_and_again_only_for_another_data_config(config_for, tmp_path, monkeypatch):
+    import kiln.supervised.task as supervised_task
+
+    calls: list[int] = []
+    real = supervised_task.load_splits
+    monkeypatch.setattr(supervised_task, "load_splits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = config_for({"trainer.learning_rate": {"type": "choice", "values": [0.01, 0.02, 0.03]}}, trials=3,
+                     sampler={"type": "grid", "seed": 0})
+    cfg["trainer"]["epochs"] = 1
+    kiln.tune(cfg, output=tmp_path / "a")
+    assert len(calls) == 1
+    calls.clear()
+    cfg["tune"]["parameters"] = {"data.split.seed": {"type": "choice", "values": [3, 4]}}  # 3 is the base config's
+    cfg["tune"]["trials"] = 2
+    kiln.tune(cfg, output=tmp_path / "b")
+    assert len(calls) == 2  # the base data, then once for seed 4
