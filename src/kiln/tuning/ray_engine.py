@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ OBJECTIVE = "objective"
 
 
 def import_ray() -> Any:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Ray status tables; kiln prints a line per trial
     try:
         import ray
         import ray.tune  # noqa: F401

@@ -131,7 +131,7 @@ def _prepare_data(search: Search) -> None:
                         "(or data.validation), or search on a train.* metric")
     sampler = tune.sampler.type + (f" (seed {tune.sampler.seed})" if tune.sampler.seed is not None else "")
     shared = f"; data prepared once in {seconds:.1f} s" if data is not None else ""
-    search.say(f"kiln tune: {search.target} trials, {tune.engine} engine, {sampler} sampler, {tune.pruner.type} pruner, "
+    search.say(f"kiln tune: {search.target} trial{'s' if search.target != 1 else ''}, {tune.engine} engine, {sampler} sampler, {tune.pruner.type} pruner, "
                f"{tune.direction} {tune.metric}, {tune.parallel} at a time{shared}; study in {search.directory}")
 
 
