@@ -10,14 +10,20 @@ from pydantic import BaseModel, ValidationError
 
 from kiln.config.explain import explain
 from kiln.errors import KilnError
-from kiln.registry import Registry
 
-SECTIONS: Registry[type[BaseModel]] = Registry("config section")
+SECTIONS: dict[str, type[BaseModel]] = {}  # section name → schema (kiln.config imports nothing of kiln's but errors)
+
+
+def register_section(name: str, schema: type[BaseModel]) -> type[BaseModel]:
+    if SECTIONS.get(name, schema) is not schema:
+        raise ValueError(f"config section '{name}' is registered twice")
+    SECTIONS[name] = schema
+    return schema
 
 
 def validate_section(name: str, value: Any) -> Any:
     """The validated section `name` (its registered schema); errors are one line naming `name.…`."""
-    schema = SECTIONS.get(name)
+    schema = SECTIONS[name]
     if isinstance(value, schema):
         return value
     raw = value if isinstance(value, dict) else {}

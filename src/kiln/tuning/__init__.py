@@ -1,10 +1,10 @@
 """Hyperparameter search (`kiln tune`, `kiln.tune`): the `tune:` config section, Optuna studies in
 SQLite (embedded engine) or Ray Tune, pruning through a Trainer callback, data prepared once."""
 
-from kiln.config import SECTIONS
+from kiln.config import register_section
 from kiln.tuning.config import TuneConfig
 
-SECTIONS.register("tune")(TuneConfig)
+register_section("tune", TuneConfig)
 
 from kiln.tuning.search import tune  # noqa: E402
 
