@@ -9,8 +9,9 @@ from typing import Any
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["KilnError", "Model", "cross_validate", "load", "pretrain", "train", "__version__"]
+__all__ = ["KilnError", "Model", "cross_validate", "load", "pretrain", "train", "tune", "__version__"]
 _API = {"Model": "kiln.api", "load": "kiln.api", "train": "kiln.api", "pretrain": "kiln.api", "cross_validate": "kiln.api",
+        "tune": "kiln.api",
         "KilnError": "kiln.errors"}
 
 

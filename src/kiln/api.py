@@ -14,6 +14,7 @@ import kiln.lm  # noqa: F401  (registers the language_modeling task and its arte
 import kiln.pretrain  # noqa: F401  (registers the pretraining task)
 import kiln.supervised  # noqa: F401  (registers the supervised task)
 import kiln.deploy.compressed  # noqa: F401  (registers the compressed supervised artefact)
+import kiln.tuning  # noqa: F401  (registers the tune: config section)
 from kiln.artifact import TrainedModel
 from kiln.artifact import load as load_artifact
 from kiln.errors import KilnError
@@ -21,7 +22,7 @@ from kiln.supervised import Model
 from kiln.supervised.task import cross_validate as cross_validate_supervised
 from kiln.tasks import TASKS, load_task_config, task_name
 
-__all__ = ["Model", "cross_validate", "load", "load_task_config", "pretrain", "train"]
+__all__ = ["Model", "cross_validate", "load", "load_task_config", "pretrain", "train", "tune"]
 DataArg = pd.DataFrame | str | Path | None
 PRETRAINING_TASKS = ("pretraining", "language_modeling")
 
@@ -70,3 +71,13 @@ def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: 
     if name != "supervised":
         raise KilnError(f"cross-validation is for supervised configs; this is a '{name}' config")
     return cross_validate_supervised(config, folds, data, progress)
+
+
+def tune(config: Any, output: str | Path | None = None, resume: bool = False, progress: bool = False) -> Any:
+    """Hyperparameter search as the config's `tune:` section says (docs/tuning.md). Returns a
+    kiln.tuning.outputs.TuneResult: `summary`, `trials` (DataFrame), `best_config`, `best_model`,
+    `directory` (trials.csv, best.yaml, best/, report.html, study.db). `resume=True` continues a
+    killed search in `output`. `progress=True` prints one line per finished trial."""
+    from kiln.tuning import tune as run_search
+
+    return run_search(config, output=output, resume=resume, progress=progress)

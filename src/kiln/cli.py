@@ -172,6 +172,23 @@ def cv_cmd(
         write_json(output, result)
 
 
+@app.command("tune")
+def tune_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML config with a tune: section (docs/tuning.md)")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="search directory (default runs/tune-<time>)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the killed search in --output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no line per trial")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config value: KEY=VALUE, e.g. tune.trials=10")] = None,
+) -> None:
+    """Search hyperparameters: trials table, best.yaml, the best trial's model (best/) and report.html in --output."""
+    from kiln.api import tune
+
+    result = tune(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet)
+    if quiet:
+        s = result.summary
+        out.print(f"best: trial {s['best_trial']}, {s['metric']} {s['best_value']:.4g}; {result.directory}", highlight=False)
+
+
 @app.command("quickstart")
 def quickstart_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="run directory")] = Path("runs/quickstart"),

@@ -22,6 +22,10 @@ class Task:
     train: Callable[..., Any]  # (config, data, output, resume, from_model, progress, callbacks) → artefact
     kind: str  # the artefact kind its model.json records (kiln.artifact.ARTIFACTS)
     summary: str
+    # Optional: data prepared once (config → object its `train` accepts as `data`), and the key of the
+    # config parts that data depends on; runs whose configs share a key share the data (kiln tune).
+    prepare: Callable[[Any], Any] | None = None
+    data_key: Callable[[Any], str] | None = None
 
 
 TASKS: Registry[Task] = Registry("task")

@@ -11,7 +11,7 @@ from cli_helpers import one_line_error, run_cli
 from deploy_models import cached_model, frame_for, tabular_frame, train_tiny
 
 import kiln
-from kiln.deploy.explain import explain, explain_rows
+from kiln.deploy.explain import explain_rows
 from kiln.deploy.importance import permutation_importance
 
 

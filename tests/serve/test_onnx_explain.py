@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from _helpers import client_for, run
-from deploy_models import cached_model, frame_for
+from deploy_models import cached_model
 
 from kiln.deploy.export import export_onnx
 from kiln.errors import KilnError

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import pytest
 from _helpers import client_for, rows, run
 
 import kiln

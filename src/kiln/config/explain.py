@@ -6,7 +6,7 @@ Generic over schemas: tagged unions (feature, model and task types) are recognis
 from __future__ import annotations
 
 import re
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -100,6 +100,10 @@ def _walk(schema: Any, loc: list[Any], raw: Any) -> tuple[Any, Any, Any]:
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
+        if get_origin(annotation) is dict:  # a mapping's key: step into its value type
+            annotation = get_args(annotation)[1]
+            node = node.get(part) if isinstance(node, dict) else None
+            continue
         cls = _section_class(annotation, node)
         field = cls.model_fields.get(part) if cls is not None else None
         if field is None:
@@ -149,7 +153,6 @@ def _type_options(schema: Any, loc: list[Any], raw: Any) -> list[str]:
 
 
 def _type_label(schema: Any, loc: list[Any], raw: Any) -> str:
-    key = next((p for p in reversed(loc) if isinstance(p, str)), None)
     _, owner, _ = _walk(schema, loc, raw)
     labels = getattr(owner, "type_labels", {}) if owner is not None else {}
-    return labels.get(key, "type")
+    return next((labels[p] for p in reversed(loc) if isinstance(p, str) and p in labels), "type")

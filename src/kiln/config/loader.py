@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from kiln.config.explain import explain
 from kiln.config.yaml_safe import decode_config, load_yaml_text
+from kiln.config.sections import split_sections
 from kiln.errors import KilnError
 
 DEFAULT_DATA_DIR = "../shared/data"
@@ -69,7 +70,7 @@ def validate(schema: type[S], source: Any) -> S:
     """Validate a path or dict against a pydantic schema; the first error becomes one KilnError line."""
     if isinstance(source, schema):
         return source
-    raw = raw_config(source)
+    raw, _ = split_sections(raw_config(source))  # sections another package owns (tune:) are checked there
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:
@@ -88,15 +89,22 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
             value = load_yaml_text(text, f"--set {key}") if text.strip() else None
         except KilnError:
             raise KilnError(f"--set {key}: cannot parse '{text}' as a YAML value") from None
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = {}
-            elif not isinstance(child, dict):
-                raise KilnError(f"--set {key}: '{part}' is not a section (it is {child!r})")
-            node[part] = child = dict(child)
-            node = child
-        node[parts[-1]] = value
+        out = set_path(out, key.strip(), value, "--set")
+    return out
+
+
+def set_path(raw: dict[str, Any], key: str, value: Any, where: str = "--set") -> dict[str, Any]:
+    """A copy of `raw` with the dotted `key` set to `value` (sections on the way are copied, missing ones made)."""
+    out = dict(raw)
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = {}
+        elif not isinstance(child, dict):
+            raise KilnError(f"{where} {key}: '{part}' is not a section (it is {child!r})")
+        node[part] = child = dict(child)
+        node = child
+    node[parts[-1]] = value
     return out

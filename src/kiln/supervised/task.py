@@ -26,13 +26,14 @@ from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
+from kiln.supervised.prepared import PreparedData, data_key
 from kiln.training import Run, Trainer
 from kiln.training.distributed import all_sum, in_worker, is_main, launch, shard_rows
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
 
-DataArg = pd.DataFrame | str | Path | None
+DataArg = pd.DataFrame | str | Path | PreparedData | None
 
 
 class TableTask:
@@ -167,9 +168,9 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     return frames, reports
 
 
-def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
-    """Preprocessing fitted on the training split (a frame, or streamed in one pass) and a new
-    network (from pre-trained weights if named)."""
+def fit_preprocessor(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split (a frame, or streamed in one pass), and the
+    pre-trained encoder weights when `model.pretrained` names a run."""
     pre = Preprocessor(config)
     source = attach_tokenizer(config, pre)
     if isinstance(train, StreamingTable):
@@ -178,10 +179,37 @@ def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tup
         pre.streamed = fit_streaming(pre, train)  # type: ignore[attr-defined]  # (rows, reference sample)
     else:
         pre.fit(train)
+    return pre, source
+
+
+def new_network(config: SupervisedConfig, pre: Preprocessor, source: Any = None) -> Any:
+    """A freshly initialised network for fitted preprocessing (from pre-trained weights if given)."""
     net = build_network(config.model, pre.inputs, pre.outputs)
     if source is not None:
         load_encoder_weights(net, config, source)
-    return pre, net
+    return net
+
+
+def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+    """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
+    pre, source = fit_preprocessor(config, train)
+    return pre, new_network(config, pre, source)
+
+
+def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
+    """Load, clean, split and encode once; `train(config, data=prepared)` then skips all of it."""
+    config = resolve_pretrained(load_supervised_config(config))
+    if isinstance(data, (str, Path)):
+        config.data.train, data = str(data), None
+    frames, report = load_splits(config, data)
+    pre, source = fit_preprocessor(config, frames["train"])
+    tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+    return PreparedData(data_key(config), frames, report, pre, tensors, source)
+
+
+def prepared_key(config: Any) -> str:
+    """The key of the data `prepare_data(config)` would give: configs with equal keys can share it."""
+    return data_key(resolve_pretrained(load_supervised_config(config)))
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -211,6 +239,9 @@ def train(
     if config.backend.type != "local" and not in_worker():
         return _train_data_parallel(config, data, output, resume, from_model, progress, callbacks)
     main = is_main()
+    prepared = data if isinstance(data, PreparedData) else None
+    if prepared is not None and (resume is not None or from_model is not None):
+        raise KilnError("prepared data is for fresh runs; it cannot be combined with resume or from_model")
     base = None
     if from_model is not None:
         config, base = _from_model(config, from_model)
@@ -219,18 +250,23 @@ def train(
     streaming = config.data.streaming
     if streaming and data is not None:
         raise KilnError("data.streaming reads data.train from a file; pass a path, not a DataFrame")
-    frames, report = ({}, {}) if streaming else load_splits(config, data)
-    if streaming:
-        cleaner = Preprocessor(config)  # cleaning is stateless: any instance's features will do
-        table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs)
     saved = run.saved_meta()
-    if base is not None:
-        pre, net = base.preprocessor, base.net
-    elif saved is not None:
-        pre = Preprocessor(config).load_state(saved["preprocessing"])
-        net = build_network(config.model, pre.inputs, pre.outputs)
+    if prepared is not None:
+        prepared.check(config)
+        frames, report, pre = prepared.frames, dict(prepared.report), prepared.preprocessor
+        net = new_network(config, pre, prepared.source)
     else:
-        pre, net = fresh(config, table if streaming else frames["train"])
+        frames, report = ({}, {}) if streaming else load_splits(config, data)
+        if streaming:
+            cleaner = Preprocessor(config)  # cleaning is stateless: any instance's features will do
+            table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs)
+        if base is not None:
+            pre, net = base.preprocessor, base.net
+        elif saved is not None:
+            pre = Preprocessor(config).load_state(saved["preprocessing"])
+            net = build_network(config.model, pre.inputs, pre.outputs)
+        else:
+            pre, net = fresh(config, table if streaming else frames["train"])
     if streaming:  # preprocessing fitted in one pass; epochs, validation and test read the files again
         from kiln.supervised.streaming import StreamTask, fit_streaming, split_metrics
 
@@ -238,7 +274,8 @@ def train(
         report = {"streaming": True, "train_rows": rows, **table.counts, "duplicates_dropped": "not checked when streaming"}
         task: TableTask = StreamTask(pre.outputs, pre, table, rows, config.trainer, config.data)
     else:
-        tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
+        tensors = prepared.tensors if prepared is not None else \
+            {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
         task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
     model = Model(config, pre, net)
     if main:  # data-parallel workers other than rank 0 write nothing

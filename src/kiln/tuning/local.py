@@ -1,0 +1,95 @@
+"""The embedded engine (`engine: optuna`): trials run in this process, or with `parallel: N` in N
+worker processes that share the SQLite study (forked after the data is prepared, so they share it too)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from kiln.errors import KilnError
+from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
+from kiln.tuning.trial import SearchError, TrialFailed, improves
+
+if TYPE_CHECKING:
+    from kiln.tuning.search import Search
+
+
+def run_local(search: "Search", remaining: int, offset: int) -> None:
+    """Run `remaining` more trials; `offset` (trials already in the study) shifts the sampler seed."""
+    if remaining <= 0:
+        return
+    workers = min(search.tune.parallel, remaining)
+    if workers == 1:
+        _work(search, remaining, offset, search.deadline)
+        return
+    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    errors = context.Queue()
+    shares = [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
+    procs = [context.Process(target=_worker, args=(search, n, offset + 1000 * i, errors), daemon=False)
+             for i, n in enumerate(shares)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    messages = [errors.get() for _ in range(errors.qsize())] if not errors.empty() else []
+    if messages:
+        raise KilnError(messages[0])
+    if any(proc.exitcode for proc in procs):
+        raise KilnError(f"a search worker process died (exit codes {[p.exitcode for p in procs]}); "
+                        "resume the search with --resume")
+
+
+def _worker(search: "Search", trials: int, offset: int, errors: Any) -> None:
+    try:
+        _work(search, trials, offset, search.deadline)
+    except KilnError as exc:
+        errors.put(str(exc))
+        sys.exit(2)
+
+
+def _work(search: "Search", trials: int, offset: int, deadline: float | None) -> None:
+    storage = open_storage(search.directory)
+    study = load_study(storage, search.tune, search.runner.space, offset)
+    pruned = optuna().TrialPruned
+    runner = search.runner
+
+    def objective(trial: Any) -> float:
+        values = runner.space.suggest(trial)
+        trial.set_user_attr("values", values)
+
+        def report(value: float, step: int) -> None:
+            trial.report(value, step)
+            if trial.should_prune():
+                raise pruned(f"pruned after {step} {search.unit}s")
+
+        try:
+            result = runner.run(trial.number, values, report, (pruned,))
+        except (TrialFailed, SearchError) as exc:
+            trial.set_user_attr("error", str(exc))
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED, True)  # not counted; --resume runs its values again
+            trial.set_user_attr("error", "interrupted: the search was stopped during this trial")
+            raise
+        trial.set_user_attr("rounds", result.rounds)
+        if improves(result.value, _best_value(trial.study), search.tune.direction):
+            result.write_report()  # full run files (plots, report.html) only for trials that beat the best so far
+        return result.value
+
+    def after(study: Any, trial: Any) -> None:
+        search.print_trial(study.get_trials(deepcopy=False), trial)
+
+    timeout = None if deadline is None else max(0.0, deadline - time.time())
+    try:
+        study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,), callbacks=[after])
+    finally:
+        close_storage(storage)
+
+
+def _best_value(study: Any) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:  # no complete trial yet
+        return None

@@ -1,0 +1,96 @@
+"""The Optuna study of a search: stored in SQLite inside the search directory (so a killed search
+resumes), with the configured sampler and pruner. Shared by the optuna and ray engines."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError
+from kiln.tuning.config import TuneConfig
+from kiln.tuning.space import SearchSpace
+
+STUDY_NAME = "kiln"
+DB = "study.db"
+INTERRUPTED = "interrupted"
+
+
+def optuna() -> Any:
+    import optuna as _optuna
+
+    _optuna.logging.set_verbosity(logging.ERROR)  # kiln prints its own line per trial
+    return _optuna
+
+
+def open_storage(directory: Path) -> Any:
+    """The study's SQLite storage; waits for a lock instead of failing when trials run in several processes."""
+    url = f"sqlite:///{(directory / DB).resolve()}"
+    return optuna().storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+
+
+def close_storage(storage: Any) -> None:
+    """Drop pooled connections (before forking worker processes)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def make_sampler(tune: TuneConfig, space: SearchSpace, offset: int = 0) -> Any:
+    """The sampler; `offset` (trials already run, worker index) shifts the seed so a resumed or parallel
+    search does not propose the same random start-up points again."""
+    samplers = optuna().samplers
+    s = tune.sampler
+    seed = None if s.seed is None else s.seed + offset
+    if s.type == "random":
+        return samplers.RandomSampler(seed=seed)
+    if s.type == "grid":
+        return samplers.GridSampler(space.grid(), seed=s.seed)  # grid order fixed by the seed; visited points are skipped
+    if s.type == "gp":
+        return samplers.GPSampler(seed=seed, n_startup_trials=s.startup_trials)
+    return samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
+
+
+def make_pruner(tune: TuneConfig) -> Any:
+    pruners = optuna().pruners
+    p = tune.pruner
+    if p.type == "median":
+        return pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_epochs)
+    if p.type == "asha":
+        return pruners.SuccessiveHalvingPruner(min_resource=max(1, p.warmup_epochs), reduction_factor=p.reduction_factor)
+    return pruners.NopPruner()
+
+
+def load_study(storage: Any, tune: TuneConfig, space: SearchSpace, offset: int = 0, create: bool = False) -> Any:
+    try:
+        return optuna().create_study(storage=storage, study_name=STUDY_NAME, direction=tune.direction,
+                                     sampler=make_sampler(tune, space, offset), pruner=make_pruner(tune),
+                                     load_if_exists=not create)
+    except optuna().exceptions.DuplicatedStudyError:
+        raise KilnError("the search directory already holds a study; add --resume to continue it") from None
+
+
+def counted(trial: Any) -> bool:
+    """Trials that count towards `tune.trials`: complete, pruned, or failed by their own error."""
+    state = optuna().trial.TrialState
+    if trial.state in (state.COMPLETE, state.PRUNED):
+        return True
+    return trial.state == state.FAIL and not trial.user_attrs.get(INTERRUPTED)
+
+
+def recover_interrupted(study: Any, storage: Any) -> list[int]:
+    """Trials left RUNNING by a killed search: mark them failed (interrupted, not counted) and queue
+    their values again, so the resumed search re-runs them. Returns their numbers."""
+    state = optuna().trial.TrialState
+    study_id = storage.get_study_id_from_name(STUDY_NAME)
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == state.RUNNING
+             or (t.state == state.FAIL and t.user_attrs.get(INTERRUPTED) and not t.user_attrs.get("requeued"))]
+    for trial in stale:  # RUNNING: killed; FAIL + interrupted: stopped with Ctrl-C
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
+        storage.set_trial_user_attr(trial_id, "requeued", True)
+        storage.set_trial_user_attr(trial_id, "error", "interrupted: the search was stopped during this trial; its values ran again on resume")
+        if trial.state == state.RUNNING:
+            storage.set_trial_state_values(trial_id, state.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    return [t.number for t in stale]
