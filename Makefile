@@ -31,10 +31,19 @@ test-slow: $(STAMP)
 fuzz: $(STAMP)
 	KILN_FUZZ=fuzz KILN_FUZZ_REPORT=benchmarks/results/fuzz.json $(BIN)/python -m pytest tests/fuzz -q
 
+# Every benchmark at its default size (long: an hour or more on 2 cores); each prints a table and
+# writes JSON under benchmarks/results/. Run one alone with `.venv/bin/python benchmarks/NAME.py --help`.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/lm.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/tune.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/compress.py --work runs/bench-compress
+	$(BIN)/python benchmarks/export.py --work runs/bench-compress
+	$(BIN)/python benchmarks/explain.py --work runs/bench-compress
+	$(BIN)/python benchmarks/audio.py --parts extract,epoch,train,loso
+	$(BIN)/python benchmarks/soak.py
 
 # Debian chromium + chromedriver for tests/serve/test_dashboard_browser.py (apt-get; a no-op when
 # they are there or apt-get cannot be used, and the test then skips). .ci/run calls it.
