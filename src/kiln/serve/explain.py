@@ -11,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from kiln.errors import KilnError
-from kiln.serve.admission import admit, parse_json, read_body
-from kiln.serve.schema import RequestError, build_frame, validate_rows
+from kiln.serve.handlers import admitted_rows
+from kiln.serve.schema import build_frame
 from kiln.serve.state import ServerState
 
 MAX_ROWS = 16  # explanations cost ~`steps` forward and backward passes per row
@@ -33,20 +33,11 @@ def _explain(served: Any, rows: list[dict[str, Any]], steps: int) -> list[dict[s
 async def explain_response(state: ServerState, name: str, request: Request) -> Response:
     """`{"rows": [...], "steps": 50}` → one explanation per row (feature totals, token scores, saliency)."""
     settings = state.settings
-    call, served, refused = admit(state, name, request, "prediction")
-    if refused is not None:
-        return refused
+    admitted = await admitted_rows(state, name, request, MAX_ROWS)
+    if isinstance(admitted, Response):
+        return admitted
+    call, served, body, rows = admitted
     fail = call.fail
-    raw = await read_body(call, request, settings.max_body_bytes, settings.timeout_s)
-    if isinstance(raw, Response):
-        return raw
-    try:
-        body = parse_json(raw)
-        rows = validate_rows(body, served.inputs, MAX_ROWS)
-    except ValueError as exc:
-        return fail(422, f"body is not valid JSON: {exc}", "body")
-    except RequestError as exc:
-        return fail(422, exc.message, exc.field)
     steps = body.get("steps", 50)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 500:
         return fail(422, "steps: an integer from 2 to 500", "steps")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -29,8 +30,9 @@ RETRY_AFTER_S = "1"
 log = logging.getLogger("kiln.serve")
 
 
-async def predict_response(state: ServerState, name: str, request: Request) -> Response:
-    """`{"rows": [...]}` → one prediction record per row, through the model's micro-batcher."""
+async def admitted_rows(state: ServerState, name: str, request: Request, max_rows: int) -> tuple[Any, Any, Any, list] | Response:
+    """Admission (key, model, task), the body (size and time limits), JSON or multipart parsing and
+    row validation, shared by predict and explain: (call, served model, body, rows) or the refusal."""
     settings = state.settings
     call, served, refused = admit(state, name, request, "prediction")
     if refused is not None:
@@ -43,7 +45,7 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
         if (request.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
             return fail(422, "send application/json ({\"rows\": [...]}) or multipart/form-data (files as file parts)", "body")
         if is_multipart(request.headers.get("content-type")):
-            body = await form_body(raw, request.headers, served.inputs, settings.max_rows)
+            body = await form_body(raw, request.headers, served.inputs, max_rows)
         else:
             body = parse_json(raw)
     except ValueError as exc:
@@ -51,9 +53,20 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
     except RequestError as exc:
         return fail(422, exc.message, exc.field)
     try:
-        rows = validate_rows(body, served.inputs, settings.max_rows)
+        rows = validate_rows(body, served.inputs, max_rows)
     except RequestError as exc:
         return fail(422, exc.message, exc.field)
+    return call, served, body, rows
+
+
+async def predict_response(state: ServerState, name: str, request: Request) -> Response:
+    """`{"rows": [...]}` → one prediction record per row, through the model's micro-batcher."""
+    settings = state.settings
+    admitted = await admitted_rows(state, name, request, settings.max_rows)
+    if isinstance(admitted, Response):
+        return admitted
+    call, served, body, rows = admitted
+    fail = call.fail
 
     remaining = call.remaining(settings.timeout_s)
     try:
