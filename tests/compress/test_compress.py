@@ -68,8 +68,7 @@ def test_onnxruntime_engine_writes_an_onnx_model(tmp_path_factory: pytest.TempPa
 def test_max_metric_drop_refuses(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:
     source = cached_model("mlp", tmp_path_factory)
     result = run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "r", "--prune", "0.95", "--max-metric-drop", "0", "-q")
-    if result[0] == 0:
-        pytest.skip("pruning 95% happened not to lower the metric")
+    # the cached model is trained from a fixed seed: removing 95% of its weights lowers its test metric
     one_line_error(result, "compression refused", "max_metric_drop")
     assert not (tmp_path / "r").exists()
 

@@ -4,19 +4,16 @@ admission (API keys, model lookup), body limit, row validation and time limit as
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from kiln.errors import KilnError
-from kiln.serve.handlers import admitted_rows
+from kiln.serve.handlers import admitted_rows, failed
 from kiln.serve.schema import build_frame
 from kiln.serve.state import ServerState
 
 MAX_ROWS = 16  # explanations cost ~`steps` forward and backward passes per row
-log = logging.getLogger("kiln.serve")
 _references: dict[tuple[str, str], Any] = {}  # baseline reference rows per served model version
 
 
@@ -45,12 +42,7 @@ async def explain_response(state: ServerState, name: str, request: Request) -> R
         return fail(422, f"model '{name}' is served by onnxruntime; explanations need the torch model (serve its model directory)")
     try:
         out = await asyncio.wait_for(asyncio.to_thread(_explain, served, rows, steps), call.remaining(settings.timeout_s))
-    except TimeoutError:
-        return fail(504, f"explanation took longer than the {settings.timeout_s:g} s limit")
-    except KilnError as exc:
-        return fail(422, str(exc))
-    except Exception as exc:  # noqa: BLE001
-        log.exception("explanation failed for model %s", name)
-        return fail(500, f"explanation failed: {type(exc).__name__}")
+    except Exception as exc:  # noqa: BLE001 - mapped to 504 / 422 / 500
+        return failed(call, exc, "explanation", name, settings.timeout_s)
     call.ok(rows=len(out))
     return JSONResponse({"model": name, "version": served.version, "explanations": out})

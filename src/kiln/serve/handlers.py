@@ -59,6 +59,17 @@ async def admitted_rows(state: ServerState, name: str, request: Request, max_row
     return call, served, body, rows
 
 
+def failed(call: Any, exc: Exception, what: str, name: str, timeout_s: float) -> Response:
+    """The answer to work that raised: 504 past the time limit, 422 for a KilnError (bad input), else
+    500 with the traceback logged (call it from the `except` block)."""
+    if isinstance(exc, TimeoutError):
+        return call.fail(504, f"{what} took longer than the {timeout_s:g} s limit")
+    if isinstance(exc, KilnError):
+        return call.fail(422, str(exc))
+    log.exception("%s failed for model %s", what, name)
+    return call.fail(500, f"{what} failed: {type(exc).__name__}")
+
+
 async def predict_response(state: ServerState, name: str, request: Request) -> Response:
     """`{"rows": [...]}` → one prediction record per row, through the model's micro-batcher."""
     settings = state.settings
@@ -89,13 +100,8 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
         else:
             return fail(503, f"model '{name}' is being replaced; retry")
         out = await asyncio.wait_for(future, remaining)
-    except TimeoutError:
-        return fail(504, f"prediction took longer than the {settings.timeout_s:g} s limit")
-    except KilnError as exc:
-        return fail(422, str(exc))
-    except Exception as exc:  # noqa: BLE001
-        log.exception("prediction failed for model %s", name)
-        return fail(500, f"prediction failed: {type(exc).__name__}")
+    except Exception as exc:  # noqa: BLE001 - mapped to 504 / 422 / 500
+        return failed(call, exc, "prediction", name, settings.timeout_s)
     call.ok(rows=len(out))
     return JSONResponse({"model": name, "version": served.version, "predictions": out})
 
