@@ -3,6 +3,7 @@ in epochs over its tensors on kiln's one Trainer; k-fold cross-validation on the
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,7 @@ import torch
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import column_split, split_indices
-from kiln.data.streaming import StreamingTable
+from kiln.data.streaming import StreamingTable, size_mb
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.io import read_json
@@ -201,6 +202,8 @@ def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if data is None:
+        stream_if_large(config)
     frames, report = load_splits(config, data)
     pre, source = fit_preprocessor(config, frames["train"])
     tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
@@ -213,6 +216,18 @@ def prepared_key(config: Any) -> str:
 
 
 # -- train ------------------------------------------------------------------------------------
+def stream_if_large(config: SupervisedConfig) -> None:
+    """Switch to data.streaming when the training file is larger than data.stream_above_mb (logged once)."""
+    cfg = config.data
+    if cfg.streaming or cfg.stream_above_mb is None or cfg.sample is not None or not cfg.train or cfg.train.startswith("sklearn:"):
+        return
+    size = size_mb(cfg.train)
+    if size > cfg.stream_above_mb:
+        cfg.streaming = True
+        logging.getLogger("kiln").warning("data.train is %.0f MiB, above data.stream_above_mb (%g): streaming it "
+                                          "(data.streaming: true) instead of reading it into memory", size, cfg.stream_above_mb)
+
+
 def _from_model(config: SupervisedConfig, model_dir: str | Path) -> tuple[SupervisedConfig, Model]:
     """Continue training a saved model: its features, preprocessing and network; this config's trainer."""
     base = Model.load(model_dir)
@@ -236,6 +251,8 @@ def train(
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if data is None:
+        stream_if_large(config)
     if config.backend.type != "local" and not in_worker():
         return _train_data_parallel(config, data, output, resume, from_model, progress, callbacks)
     main = is_main()
