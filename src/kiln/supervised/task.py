@@ -20,7 +20,6 @@ from kiln.data.splitting import column_split, split_indices
 from kiln.data.streaming import StreamingTable, size_mb
 from kiln.errors import KilnError
 from kiln.features import Feature
-from kiln.io import read_json
 from kiln.models import build_network
 from kiln.monitor.stats import write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
@@ -28,8 +27,8 @@ from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.supervised.prepared import PreparedData, data_key
-from kiln.training import Run, Trainer
-from kiln.training.distributed import all_sum, in_worker, is_main, launch, shard_rows
+from kiln.training import Run, Trainer, load_run
+from kiln.training.distributed import all_sum, in_worker, is_main, launch_run, shard_rows
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
@@ -320,25 +319,12 @@ def train(
 def _train_data_parallel(config: SupervisedConfig, data: DataArg, output: str | Path | None, resume: str | Path | None,
                          from_model: str | Path | None, progress: bool | str, callbacks: Sequence[Any]) -> Model:
     """Run `train` on every worker of `config.backend` (rank 0 writes the run directory), then load its result."""
-    if callbacks:
-        raise KilnError(f"callbacks= run in the training process and are not supported with backend.type "
-                        f"{config.backend.type}; use backend.type local")
-    run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)  # checks a resume first
-    run_dir = run.dir.resolve()
-    for field in ("train", "validation", "test"):  # workers may start in another directory (Ray)
-        value = getattr(config.data, field)
-        if value and not value.startswith("sklearn:") and Path(value).exists():
-            setattr(config.data, field, str(Path(value).resolve()))
-    where = {"resume": str(run_dir)} if resume is not None else {"output": str(run_dir)}
-    launch(config.backend, _worker_train, (config, data, where, from_model, progress))
-    model = Model.load(run_dir)
-    model.run_dir = run_dir
-    model.metrics = read_json(run_dir / "metrics.json")
-    model.history = pd.read_csv(run_dir / "history.csv").to_dict("records")
-    return model
+    run_dir = Run(config, output, resume, config.output_features[0].name, load_supervised_config).dir.resolve()  # checks a resume first
+    launch_run(config, run_dir, resume is not None, _worker_train, (data, from_model, progress), callbacks)
+    return load_run(Model, run_dir)
 
 
-def _worker_train(config: SupervisedConfig, data: DataArg, where: dict[str, str], from_model: str | Path | None,
+def _worker_train(config: SupervisedConfig, where: dict[str, str], data: DataArg, from_model: str | Path | None,
                   progress: bool | str) -> None:
     """One data-parallel worker (kiln.training.distributed.launch): the local training path."""
     train(config, data, output=where.get("output"), resume=where.get("resume"), from_model=from_model, progress=progress)
