@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from kiln.config import Section, read_yaml, validate
+from kiln.config import Section, read_yaml, register_section, validate_section
 from kiln.errors import KilnError
 
 
@@ -34,6 +34,7 @@ class StudentSpec(Section):
 class DistillSpec(Section):
     student: StudentSpec
     teacher: str | None = None  # default: the model being compressed
+    data: str | None = None  # the student's training rows (labels optional; default: the teacher's training split)
     temperature: float = Field(4.0, gt=0.0, le=100.0)
     alpha: float = Field(0.5, ge=0.0, le=1.0)  # weight of the hard-label loss
     compare_hard_labels: bool = False  # also train the same student on hard labels only (same seed), as a table row
@@ -46,8 +47,7 @@ class CompressSpec(Section):
     max_metric_drop: float | None = Field(None, ge=0.0)  # refuse when the test metric drops more than this
 
 
-class CompressFile(Section):
-    compress: CompressSpec
+register_section("compress", CompressSpec)  # a training config may carry it: `kiln train` then compresses its model
 
 
 def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: Any) -> CompressSpec:
@@ -70,7 +70,7 @@ def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: 
             raw[section] = {**(raw.get(section) or {}), field: value}
         else:
             raw[section] = value
-    spec = validate(CompressFile, {"compress": raw}).compress
+    spec: CompressSpec = validate_section("compress", raw)
     if spec.quantize is None and spec.prune is None and spec.distill is None:
         raise KilnError("nothing to do: give compress.quantize, compress.prune and/or compress.distill (or --quantize / --prune)")
     return spec
