@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import NEGATIVE, POSITIVE
 
 import kiln
 from kiln.deploy.attributions import ProbedNet, hf_text_baselines
@@ -45,5 +44,4 @@ def test_explain_an_hf_model(hf_model: Path, tmp_path: Path) -> None:
     assert "sentence" in report["importance"]["features"]
     html = (tmp_path / "out" / "explain.html").read_text()
     assert "lovely" in html and json.loads((tmp_path / "out" / "explanations.json").read_text())["rows"][1]["tokens"]
-    sentiment = {t: s for row in report["rows"] for t, s in row["tokens"]["sentence"] if t in POSITIVE + NEGATIVE}
-    assert sentiment and all(isinstance(s, float) for s in sentiment.values())
+    assert {t for row in report["rows"] for t, _ in row["tokens"]["sentence"]} >= {"good", "bad", "great"}
