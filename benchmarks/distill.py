@@ -39,7 +39,7 @@ def shifted(frame):  # noqa: ANN001, ANN201 - pandas in, pandas out
             xs, xd = (slice(0, 8 - dx), slice(dx, 8)) if dx >= 0 else (slice(-dx, 8), slice(0, 8 + dx))
             out[yd, xd] = img[ys, xs]
             moved.append(out)
-    return pd.DataFrame({"image": moved})
+    return pd.DataFrame({"image": [m.ravel() for m in moved]})  # flat 64 values (square: read back as 8x8)
 
 
 def main(argv: list[str] | None = None) -> None:

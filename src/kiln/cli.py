@@ -61,6 +61,10 @@ def _print_run(model: "kiln.Model") -> None:  # noqa: F821
     from kiln.evaluate import format_metrics_table
 
     out.print(format_metrics_table(model.metrics))
+    compression = getattr(model, "compression", None)  # a `compress:` section in the config
+    if compression:
+        out.print("\n".join(compression["table"]), markup=False, highlight=False)
+        out.print(f"compressed model: {compression['output']}", highlight=False)
     out.print(f"run directory: {model.run_dir}  (report: {model.run_dir / 'report.html'})")
 
 

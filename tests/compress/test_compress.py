@@ -120,13 +120,19 @@ def test_distill_data_trains_the_student_on_unlabelled_rows(tmp_path_factory: py
     assert kiln.load(tmp_path / "d").config.model.hidden == [4]
 
 
-def test_compress_section_of_a_training_config(tmp_path: Path) -> None:
-    config = {**CONFIGS["mlp"], "data": {"split": {"validation": 0.0, "test": 0.25, "seed": 1}}, "trainer": trainer(3),
-              "compress": {"quantize": {"type": "dynamic"}, "max_metric_drop": 1.0}}
+def test_compress_section_of_a_training_config(tmp_path: Path, capsys, monkeypatch) -> None:
+    import yaml
+
     frame_for("mlp").to_csv(tmp_path / "mlp.csv", index=False)
-    model = kiln.train(config, data=tmp_path / "mlp.csv", output=tmp_path / "run")
+    config = {**CONFIGS["mlp"], "data": {"train": str(tmp_path / "mlp.csv"), "split": {"validation": 0.0, "test": 0.25, "seed": 1}},
+              "trainer": trainer(3), "compress": {"quantize": {"type": "dynamic"}, "max_metric_drop": 1.0,
+                                                   "measure": {"batch_sizes": [1, 64], "rows": 64, "repeats": 1}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    code, out, err = run_cli(capsys, monkeypatch, "train", tmp_path / "c.yaml", "-o", tmp_path / "run", "-q")
+    assert code == 0, err
+    assert "int8 dynamic" in out and f"compressed model: {tmp_path / 'run' / 'compressed'}" in out
     assert isinstance(kiln.load(tmp_path / "run" / "compressed"), CompressedModel)
-    assert "int8 dynamic" in model.compression["rows"][-1]["variant"]
+    assert kiln.load(tmp_path / "run").config.model.hidden == [16, 8]  # the run's own model stays model/
     html = (tmp_path / "run" / "report.html").read_text()
     assert html.count('<section id="compression">') == 1 and html.index("Compression") < html.index("<h2>Plots</h2>")
     for column in ("size KiB", "non-zero parameters", "ms/row @1", "ms/row @64", "rows/s @64", "test accuracy", "test loss"):

@@ -120,12 +120,13 @@ def compress(
     spec: CompressSpec | dict[str, Any] | str | Path | None = None,
     data: Any = None,
     progress: bool | str = False,
-    batch_sizes: Sequence[int] = measure.BATCH_SIZES,
-    timing_rows: int = 2048,
-    timing_repeats: int = 7,
+    batch_sizes: Sequence[int] | None = None,
+    timing_rows: int | None = None,
+    timing_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Compress the model at SOURCE into OUTPUT; returns the report (also OUTPUT/compression.json).
-    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`."""
+    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`
+    (default: the spec's `measure:`)."""
     from kiln.deploy.export import onnx_bytes, sidecar, preprocessing_meta, session
     from kiln.deploy.onnx_model import OnnxModel
 
@@ -202,7 +203,9 @@ def compress(
             ) if part)
             variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
                                             (staged / WEIGHTS).stat().st_size, counts))
-        rows = measure.rows(variants, test, batch_sizes, timing_rows, timing_repeats)
+        timing = spec.measure
+        rows = measure.rows(variants, test, batch_sizes or timing.batch_sizes, timing_rows or timing.rows,
+                            timing_repeats or timing.repeats)
         after = rows[-1]
         report = {"spec": spec.model_dump(), "test_rows": len(test), "rows": rows, "table": measure.table_lines(rows),
                   "fine_tune_history": history, "output": str(output)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -40,11 +40,18 @@ class DistillSpec(Section):
     compare_hard_labels: bool = False  # also train the same student on hard labels only (same seed), as a table row
 
 
+class MeasureSpec(Section):
+    batch_sizes: list[Annotated[int, Field(ge=1, le=65_536)]] = Field([1, 64], min_length=1)  # latency per row at these batch sizes
+    rows: int = Field(2048, ge=1)  # about this many rows per batch size and variant, per repeat
+    repeats: int = Field(7, ge=1, le=100)  # the median of the repeats is kept
+
+
 class CompressSpec(Section):
     distill: DistillSpec | None = None
     quantize: QuantizeSpec | None = None
     prune: PruneSpec | None = None
     max_metric_drop: float | None = Field(None, ge=0.0)  # refuse when the test metric drops more than this
+    measure: MeasureSpec = MeasureSpec()  # how the before/after latencies are timed
 
 
 register_section("compress", CompressSpec)  # a training config may carry it: `kiln train` then compresses its model
