@@ -99,8 +99,11 @@ def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_facto
 def test_example_compress_config_is_valid() -> None:
     from kiln.deploy.spec import load_spec
 
-    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "compress_digits.yaml")
-    assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("compress_digits.yaml", "digits_mlp_int8.yaml"):
+        spec = load_spec(examples / name)
+        assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
+    assert kiln.api.load_task_config(examples / "digits_mlp_int8.yaml").model.hidden == [256, 128]  # the rest: a run config
 
 
 def test_distill_data_trains_the_student_on_unlabelled_rows(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
