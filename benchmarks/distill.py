@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--teacher-epochs", type=int, default=10)
     p.add_argument("--work", default=str(ROOT / "runs" / "bench-distill"))
+    p.add_argument("--teacher-only", action="store_true", help="print the teacher's figures and stop")
     p.add_argument("--settings", nargs="*", help="run only these settings (by name)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "distill.json"))
     args = p.parse_args(argv)
@@ -67,6 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     frames = split_frames(teacher)
     test = teacher.preprocessor.transform(frames["test"])
     teacher_acc = teacher.metrics_for(test)["accuracy"]
+    train = teacher.preprocessor.transform(frames["train"])
+    logits = teacher._logits(train)["label"]
+    memorised = {"train_accuracy": float((logits.argmax(-1) == train.targets["label"]).float().mean()),
+                 "mean_top_probability": float(logits.softmax(-1).max(-1).values.mean()),
+                 "mean_top_probability_T4": float((logits / 4).softmax(-1).max(-1).values.mean())}
+    print(f"teacher on its own training rows: accuracy {memorised['train_accuracy']:.4f}, mean top probability "
+          f"{memorised['mean_top_probability']:.4f} (at T=4: {memorised['mean_top_probability_T4']:.4f})")
+    if args.teacher_only:
+        return
     transfer = work / "digits_train_blends.parquet"
     transfer_set(frames["train"]).to_parquet(transfer)
     extra = student_rows(teacher, str(transfer))
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {' '.join(f'{a:.4f}' for a in accs)} | {mean:.4f} | {mean / teacher_acc:.1%} | "
               f"{time.perf_counter() - tick:.0f} s |", flush=True)
     write_json(args.output, {"command": "python benchmarks/distill.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                             "teacher_epochs": args.teacher_epochs, "teacher_accuracy": teacher_acc, "student": STUDENT,
+                             "teacher_epochs": args.teacher_epochs, "teacher_accuracy": teacher_acc, "teacher_on_train": memorised, "student": STUDENT,
                              "seeds": args.seeds, "epochs": args.epochs, "results": results,
                              "load_average_before": load_before, "load_average_after": os.getloadavg()})
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; written {args.output}")
