@@ -18,7 +18,7 @@ from kiln.deploy.explain import explain
 @pytest.fixture(scope="module")
 def hf_model(hf_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("explain-hf") / "run"
-    kiln.train(hf_config(dropout=0.0, trainer={"epochs": 6, "learning_rate": 2e-3}), output=run)
+    kiln.train(hf_config(dropout=0.0, trainer={"epochs": 2, "learning_rate": 2e-3}), output=run)
     return run / "model"
 
 
@@ -45,3 +45,10 @@ def test_explain_an_hf_model(hf_model: Path, tmp_path: Path) -> None:
     html = (tmp_path / "out" / "explain.html").read_text()
     assert "lovely" in html and json.loads((tmp_path / "out" / "explanations.json").read_text())["rows"][1]["tokens"]
     assert {t for row in report["rows"] for t, _ in row["tokens"]["sentence"]} >= {"good", "bad", "great"}
+
+
+def test_cli_explain_on_an_hf_model(hf_model: Path, sentiment: Path, tmp_path: Path, cli) -> None:
+    code, out, err = cli("explain", hf_model, sentiment, "--rows", "0:2", "--steps", "20", "--repeats", "1", "-o", tmp_path / "why")
+    assert code == 0, err
+    assert "2 rows explained" in out and "sentence" in out  # the importance line of the one input
+    assert (tmp_path / "why" / "explain.html").is_file() and (tmp_path / "why" / "importance.png").is_file()
