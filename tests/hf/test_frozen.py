@@ -25,8 +25,8 @@ from kiln.supervised.artifact import predict_logits
 FROZEN = {"freeze": ["encoder"], "epochs": 4, "learning_rate": 1e-2}
 
 
-def frozen_config(hf_config, checkpoint: Path | None = None, **trainer: Any) -> dict[str, Any]:
-    return hf_config(checkpoint, pooling="mean", dropout=0.1, hidden=[16], trainer={**FROZEN, **trainer})
+def frozen_config(hf_config, checkpoint: Path | None = None, model: dict[str, Any] | None = None, **trainer: Any) -> dict[str, Any]:
+    return hf_config(checkpoint, trainer={**FROZEN, **trainer}, **{"pooling": "mean", "dropout": 0.1, "hidden": [16], **(model or {})})
 
 
 class RowCounter:
@@ -150,8 +150,8 @@ def test_resume_reads_the_disk_cache(hf_config, counter: RowCounter, tmp_path: P
 
 
 def test_prepared_data_shares_the_cache(hf_config, counter: RowCounter, tmp_path: Path) -> None:
-    """Configs sharing prepared data (e.g. tuning trials) encode once between them."""
-    config = frozen_config(hf_config, epochs=1)
+    """Configs sharing prepared data (e.g. tuning trials) encode once between them; no dropout, no trunk."""
+    config = frozen_config(hf_config, model={"dropout": 0.0, "hidden": [], "pooling": "cls"}, epochs=1)
     prepared = kiln.supervised.task.prepare_data(config)
     first = kiln.train(config, data=prepared, output=tmp_path / "a")
     encoded = counter.rows

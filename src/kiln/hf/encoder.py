@@ -56,7 +56,7 @@ class HFTextEncoder(nn.Module):
             pooled = out.last_hidden_state[:, 0]  # [CLS] / the first token
         return pooled
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: the vectors are a training input
     def pool_rows(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         """`pool` over many rows in eval mode, in batches of similar length (less padding), in row order."""
         was_training = self.training
