@@ -29,7 +29,7 @@ class HFTextEncoder(nn.Module):
         self.pad_id, self.pooling, self.adapter = pad_id, pooling, adapter
         self.output_dim = int(backbone.config.hidden_size)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.base: dict[str, Any] = {}  # path and sha256 of the base checkpoint (adapters only)
+        self.base: dict[str, Any] = {}  # path and sha256 of the base checkpoint (adapters and frozen encoders)
         self.saved: set[str] | None = None
         if frozen:
             backbone.requires_grad_(False)
