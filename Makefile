@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export.py --work runs/bench-compress
 	$(BIN)/python benchmarks/explain.py --work runs/bench-compress
 	$(BIN)/python benchmarks/audio.py --parts extract,epoch,train,loso
+	$(BIN)/python benchmarks/hf_frozen.py
 	$(BIN)/python benchmarks/soak.py
 
 # Debian chromium + chromedriver for tests/serve/test_dashboard_browser.py (apt-get; a no-op when

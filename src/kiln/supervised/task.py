@@ -25,6 +25,7 @@ from kiln.monitor.stats import write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
+from kiln.supervised.frozen import CACHE_DIR, cache_frozen
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.supervised.prepared import PreparedData, data_key
 from kiln.training import Run, Trainer, load_run
@@ -292,27 +293,35 @@ def train(
     else:
         tensors = prepared.tensors if prepared is not None else \
             {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
-        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
     model = Model(config, pre, net)
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
         if saved is None:
             model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
-    trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
+    frozen = None if streaming else cache_frozen(config, net, tensors, device, run.dir / CACHE_DIR if main else None,
+                                                   prepared.pooled if prepared is not None else None)
+    if not streaming:
+        if frozen is not None:  # a frozen encoder ran once per row: train the trunk and heads on its pooled vectors
+            tensors, report["frozen_encoder"] = frozen.tensors, frozen.report
+        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
+    trainer = Trainer(frozen.net if frozen else net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
-    model.net = trainer.net
+    model.net = net.to(device) if frozen else trainer.net
     if not main:
         return model
+    scorer = Model(config, pre, trainer.net)  # the network trained on what `tensors` hold (cached vectors or not)
     if streaming:
         model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
     else:
-        model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
+        model.metrics = {split: scorer.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round
     if trainer.world > 1:
         report["backend"] = {"type": config.backend.type, "workers": trainer.world}
     run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
-    write_training_stats(run.model_dir, model, frames["train"])  # reference for drift monitoring
+    cached = (lambda rows: scorer.predict_tensors(tensors["train"].take(torch.from_numpy(rows.index.to_numpy().copy())), rows.index)) \
+        if frozen else None  # the cached training rows, not a second pass through the encoder
+    write_training_stats(run.model_dir, model, frames["train"], cached)  # reference for drift monitoring
     return model
 
 
@@ -370,10 +379,13 @@ def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: 
                                 config.data.split.seed + k, label, group=group)
         pre, net = fresh(config, parts["train"])
         tensors = {n: pre.transform(f) for n, f in parts.items()}
-        trainer = Trainer(net, config.trainer, device, progress=progress)
+        tensors["held"] = pre.transform(frame.iloc[held_idx], where=f"fold {k + 1}")
+        frozen = cache_frozen(config, net, tensors, device)
+        tensors = frozen.tensors if frozen else tensors
+        trainer = Trainer(frozen.net if frozen else net, config.trainer, device, progress=progress)
         trainer.fit(TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer))
         model = Model(config, pre, trainer.net)
-        scores.append(_flat(model.metrics_for(pre.transform(frame.iloc[held_idx], where=f"fold {k + 1}"))))
+        scores.append(_flat(model.metrics_for(tensors["held"])))
     table = pd.DataFrame(scores)
     return {
         "folds": folds,
