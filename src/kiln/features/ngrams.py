@@ -3,7 +3,7 @@
 Each text becomes its distinct n-gram buckets (scikit-learn's murmurhash, so a vocabulary of any size
 fits in `buckets`) and one weight per bucket: tf-idf (idf fitted on the training split, L2-normalised),
 count or binary (both normalised to sum 1: the mean of the n-gram embeddings). The tensor is
-(rows, 2, width) float32: bucket ids (1..buckets, 0 = padding; exact in float32 up to 2**24) over
+(rows, 2, width) float32: bucket ids (1..buckets - 1, 0 = padding; exact in float32 up to 2**24) over
 their weights. `width` is fitted: the most n-grams a training row has, at most `max_ngrams`.
 """
 
@@ -33,7 +33,7 @@ class NgramConfig(Section):
     buckets: int = Field(262_144, ge=16, le=2**24)  # hash table size (embedding rows)
     weighting: Literal["tfidf", "count", "binary", "learned"] = "tfidf"  # learned: a trained score per bucket, softmax over the text's n-grams
     sublinear_tf: bool = False  # tfidf: 1 + log(count) instead of count
-    max_ngrams: int = Field(1024, ge=1, le=100_000)  # n-grams kept per text (the first ones); the tensor's width
+    max_ngrams: int = Field(1024, ge=1, le=100_000)  # n-grams kept per text (beyond it, those in the highest buckets are dropped); caps the tensor's width
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # training: drop each n-gram of a text with this probability
 
     @model_validator(mode="after")
