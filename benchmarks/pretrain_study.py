@@ -76,7 +76,7 @@ def finetune(pretrained: Path | None, seed: int, out: Path) -> dict[str, Any]:
     start, load0 = time.perf_counter(), load()
     subprocess.run(cmd, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"accuracy": metrics["test"]["accuracy"], "seconds": round(time.perf_counter() - start, 1),
+    return {"seed": seed, "accuracy": metrics["test"]["accuracy"], "seconds": round(time.perf_counter() - start, 1),
             "load": round((load0 + load()) / 2, 2), "command": " ".join(cmd[2:])}
 
 
