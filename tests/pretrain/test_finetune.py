@@ -47,7 +47,7 @@ def test_step_zero_loss_is_below_a_fresh_model(corpus: dict[str, Path], pretrain
         with torch.no_grad():
             for x, y in batches:
                 h = text_encoder.hidden_states(x)[y != IGNORE]
-                logits = F.linear(mlm.transform(h), text_encoder.embedding.weight) / text_encoder.scale + mlm.bias
+                logits = F.linear(mlm.transform(h), text_encoder.embedding.weight) * mlm.logit_scale + mlm.bias
                 total += F.cross_entropy(logits, y[y != IGNORE]).item()
         return total / len(batches)
 

@@ -84,3 +84,50 @@ def test_missing_text_column_names_the_columns(corpus: dict[str, Path]) -> None:
     config["data"]["text_column"] = "review"
     with pytest.raises(KilnError, match="column 'review'.*sentence"):
         pretrain(config)
+
+
+def test_special_tokens_are_never_chosen_nor_drawn() -> None:
+    ids = _ids(rows=300, length=30, real=25, vocab=50)
+    ids[:, ::3] = 1  # every third token <unk>
+    objective = ObjectiveConfig(mask_fraction=0.5, replace_with_mask=0.0, random_token=1.0)  # every chosen token → random
+    x, y = mask_tokens(ids, objective, mask_id=50, vocab_size=50, generator=torch.Generator().manual_seed(3))
+    chosen = y != IGNORE
+    assert not (chosen & (ids <= 1)).any(), "<pad> and <unk> are never prediction targets"
+    assert torch.equal(x[ids <= 1], ids[ids <= 1]), "<pad> and <unk> stay as they are"
+    drawn = x[chosen]
+    assert drawn.min() >= 2 and drawn.max() < 50, "random replacements are vocabulary words, never <pad>/<unk>/<mask>"
+    words = ids > 1
+    assert abs(chosen.sum().item() / words.sum().item() - 0.5) < 0.02
+
+
+def test_embeddings_start_at_the_scale_of_the_positions() -> None:
+    from kiln.models.transformer import TransformerEncoderConfig
+    from kiln.pretrain.mlm import MaskedLanguageModel
+
+    torch.manual_seed(0)
+    net = MaskedLanguageModel(TransformerEncoderConfig(d_model=64, heads=4, layers=2), vocab_size=5000, max_length=32).eval()
+    enc = net.encoder
+    assert not enc.embedding.weight[0].any(), "<pad> row is zero"
+    scaled = enc.embedding.weight[1:] * enc.scale
+    assert 0.9 < scaled.std().item() < 1.1  # positions: entries in [-1, 1], rms ~0.7
+    x = torch.randint(2, 5000, (32, 20), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h0 = enc.positions(enc.embedding(x) * enc.scale)
+        h = h0
+        for layer in enc.layers:
+            h = layer(h, x != 0)
+        change = ((h - h0).norm(dim=-1) / h0.norm(dim=-1)).mean().item()
+        logits, _ = net(x)
+    assert change > 0.3, f"the layers move the residual stream by {change:.2f} of its norm (not a bag of words)"
+    assert 0.5 < logits.std().item() < 2.0
+
+
+def test_runs_saved_before_the_logit_scale_load_with_the_old_head(pretrained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(pretrained_run / "model", old / "model")
+    meta = json.loads((old / "model" / "model.json").read_text())
+    assert meta.pop("logit_scale") == 1.0
+    (old / "model" / "model.json").write_text(json.dumps(meta))
+    assert PretrainedEncoder.load(old).net.logit_scale == pytest.approx(16 ** -0.5)

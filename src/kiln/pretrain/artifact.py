@@ -34,7 +34,7 @@ class PretrainedEncoder(TrainedModel):
         path.mkdir(parents=True, exist_ok=True)
         save_tensors(path / WEIGHTS, {k: v.detach().cpu() for k, v in self.net.state_dict().items()})
         write_json(path / META, {"format_version": FORMAT_VERSION, "kind": KIND, "objective": "mlm", "config": self.config.model_dump(mode="json"),
-                                 "tokenizer": self.tokenizer})
+                                 "tokenizer": self.tokenizer, "logit_scale": self.net.logit_scale})
         return path
 
     @classmethod
@@ -52,7 +52,8 @@ class PretrainedEncoder(TrainedModel):
             vocab = tokenizer_from_state(meta["tokenizer"]).vocab_size
         except (KeyError, TypeError, ValueError) as exc:
             raise KilnError(f"{path / META}: the tokenizer state is invalid ({type(exc).__name__}: {exc})") from None
-        net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length),
+        scale = float(meta.get("logit_scale", config.model.d_model ** -0.5))  # runs saved before the head had a scale
+        net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length, scale),
                                   f"the masked-LM encoder in {path}", LOADING_COPIES)
         net.load_state_dict(load_weights(path, net))
         return cls(config, meta["tokenizer"], net)

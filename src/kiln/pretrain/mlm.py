@@ -12,18 +12,19 @@ from torch.nn import functional as F
 from kiln.models.encoders import TextTransformerEncoder
 
 IGNORE = -100  # target value of positions that are not predicted
+SPECIAL = (0, 1)  # <pad> and <unk>: never chosen (nothing to learn from predicting them), never a random replacement
 
 
 def mask_tokens(ids: Tensor, objective: Any, mask_id: int, vocab_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Return (corrupted inputs, targets). Each real token (id != 0) is chosen with probability
+    """Return (corrupted inputs, targets). Each word token (not <pad>/<unk>) is chosen with probability
     `objective.mask_fraction`; a chosen token becomes <mask> with probability `replace_with_mask`,
     a random vocabulary token with probability `random_token`, else stays. Targets are the original
     ids at chosen positions and IGNORE elsewhere. Random draws come from `generator` only."""
-    real = ids != 0
+    real = ids > max(SPECIAL)
     draws = torch.rand(ids.shape, generator=generator)
     chosen = real & (draws < objective.mask_fraction)
     how = torch.rand(ids.shape, generator=generator)
-    randoms = torch.randint(2, vocab_size, ids.shape, generator=generator)  # never <pad>/<unk>
+    randoms = torch.randint(max(SPECIAL) + 1, vocab_size, ids.shape, generator=generator)
     inputs = ids.clone()
     to_mask = chosen & (how < objective.replace_with_mask)
     to_random = chosen & (how >= objective.replace_with_mask) & (how < objective.replace_with_mask + objective.random_token)
@@ -69,13 +70,23 @@ class MaskedSampler:
 
 class MaskedLanguageModel(nn.Module):
     """kiln's text Transformer encoder + a prediction head whose output matrix is the (tied) token
-    embedding. The vocabulary has one extra id, `mask_id` = tokenizer vocab size, for <mask>."""
+    embedding. The vocabulary has one extra id, `mask_id` = tokenizer vocab size, for <mask>.
 
-    def __init__(self, cfg: Any, vocab_size: int, max_length: int) -> None:
+    The encoder multiplies embeddings by sqrt(d_model), so they start at std d_model**-0.5 (scaled:
+    std 1, like the positional encoding). At torch's default std 1 the scaled embedding is sqrt(d)
+    times larger than what the layers and positions add to the residual stream, and the encoder
+    starts as (and, in a short run, stays) a bag of words. `logit_scale` multiplies the head's
+    logits: 1 for this init; runs saved before it (std-1 embeddings) load with d_model**-0.5."""
+
+    def __init__(self, cfg: Any, vocab_size: int, max_length: int, logit_scale: float = 1.0) -> None:
         super().__init__()
         self.mask_id = vocab_size
+        self.logit_scale = logit_scale
         self.encoder = TextTransformerEncoder(vocab_size + 1, d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
                                               ff_dim=cfg.ff_dim, dropout=cfg.attention_dropout, max_length=max(512, max_length))
+        with torch.no_grad():
+            self.encoder.embedding.weight.normal_(0.0, cfg.d_model ** -0.5)
+            self.encoder.embedding.weight[0].zero_()  # <pad>
         self.transform = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.LayerNorm(cfg.d_model))
         self.bias = nn.Parameter(torch.zeros(vocab_size + 1))
 
@@ -85,8 +96,8 @@ class MaskedLanguageModel(nn.Module):
         if targets is not None:
             picked = targets != IGNORE
             h, wanted = h[picked], targets[picked]
-        # Embedding rows and LayerNorm outputs both have norm ~sqrt(d): scale so initial logits are ~N(0, 1).
-        logits = F.linear(self.transform(h), self.encoder.embedding.weight) * self.encoder.scale ** -1 + self.bias
+        # LayerNorm outputs have norm ~sqrt(d), embedding rows ~1: initial logits are ~N(0, 1).
+        logits = F.linear(self.transform(h), self.encoder.embedding.weight) * self.logit_scale + self.bias
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float(), wanted) if len(wanted) else logits.sum() * 0.0

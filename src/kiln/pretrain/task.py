@@ -46,7 +46,8 @@ def pretrain(
     saved = run.saved_meta()
     data_ = prepare_data(config, saved["tokenizer"] if saved else None)
     vocab = data_.tokenizer.vocab_size
-    net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length), "the masked-LM encoder")
+    scale = float(saved.get("logit_scale", config.model.d_model ** -0.5)) if saved else 1.0  # a run begun before logit_scale
+    net = build_within_memory(lambda: MaskedLanguageModel(config.model, vocab, config.tokenizer.max_length, scale), "the masked-LM encoder")
     encoder = PretrainedEncoder(config, data_.tokenizer.state(), net)
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
