@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MKL_NUM_THREADS ?= 1
 export KILN_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install demo test test-slow fuzz bench browser clean
+.PHONY: install demo test test-slow fuzz bench bench-compare browser clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hf_frozen.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/text.py --tasks sst2,sms --sizes 2400,6700,all --seeds 0,1,2
+
+# kiln side by side with Keras, Ludwig, scikit-learn and plain PyTorch (docs/benchmarks.md): set-up creates the
+# peers' venvs under benchmarks/compare/.venvs (once; Ludwig takes minutes), then every task at full size (hours on
+# 2 cores). A development run: $(BIN)/python benchmarks/compare/run.py --quick --tasks digits
+bench-compare: $(STAMP)
+	bash benchmarks/compare/setup.sh
+	$(BIN)/python benchmarks/compare/run.py
 
 # Debian chromium + chromedriver for tests/serve/test_dashboard_browser.py (apt-get; a no-op when
 # they are there or apt-get cannot be used, and the test then skips). .ci/run calls it.

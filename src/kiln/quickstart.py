@@ -15,7 +15,7 @@ CONFIG: dict[str, Any] = {
     "input_features": [{"name": "image", "type": "image", "normalization": "per_pixel"}],
     "output_features": [{"name": "label", "type": "category"}],
     "model": {"type": "mlp", "hidden": [256, 128], "dropout": 0.4, "activation": "relu"},
-    "trainer": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.002},
+    "trainer": {"epochs": 30, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.002, "lr_schedule": {"type": "cosine"}},
 }
 
 

@@ -1,0 +1,52 @@
+"""benchmarks/compare/run.py: the harness runs kiln in a fresh process, parses its result, and records a peer
+that is not installed (or fails) as a row with its error while the rest still runs. No timing is checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def harness(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
+    spec = importlib.util.spec_from_file_location("compare_run", ROOT / "benchmarks" / "compare" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "VENVS", tmp_path / "venvs")  # no peer is installed here
+    monkeypatch.syspath_prepend(str(module.WORKERS))
+    return module
+
+
+def test_missing_peer_is_a_row_with_its_error_and_kiln_still_runs(harness, tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    harness.main(["--tasks", "digits", "--quick", "--seeds", "0", "--systems", "keras", "--set", "digits:trainer.epochs=1",
+                  "--work", str(tmp_path / "work"), "--output", str(out), "--markdown", str(tmp_path / "compare.md")])
+    result = json.loads(out.read_text())
+    systems = result["tasks"]["digits"]["systems"]
+    assert systems["kiln"]["status"] == "ok"
+    assert 0.0 <= systems["kiln"]["metric"]["mean"] <= 1.0 and systems["kiln"]["ttfo_s"]["mean"] > 0
+    assert systems["keras"]["status"] == "not run" and "setup.sh keras" in systems["keras"]["error"]
+    table = (tmp_path / "compare.md").read_text()
+    assert "| digits | kiln | accuracy" in table and "setup.sh keras" in table
+
+
+def test_a_failing_worker_is_recorded_with_its_last_error_line(harness, tmp_path: Path) -> None:
+    row = harness.run_worker(Path(sys.executable), "kiln_worker.py", "digits", 0, tmp_path, {"kiln_config": {"data": {}}},
+                             60, tmp_path / "log.txt")
+    assert row["status"] == "failed" and row["error"].startswith("exit ")
+    summary = harness.summarise([row], "accuracy")
+    assert summary["status"] == "failed" and summary["error"] == row["error"]
+
+
+def test_a_peer_whose_install_failed_says_why(harness) -> None:
+    env = harness.VENVS / "ludwig"
+    env.mkdir(parents=True)
+    (env / "status.json").write_text(json.dumps({"ok": False, "error": "ERROR: No matching distribution found for ludwig"}))
+    python, why = harness.python_of("ludwig")
+    assert python is None and why == "not installable: ERROR: No matching distribution found for ludwig"
