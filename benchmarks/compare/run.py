@@ -86,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--setup", action="store_true", help="run setup.sh first (creates the peers' venvs)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per run before it is killed and recorded")
     p.add_argument("--work", default=str(ROOT / "runs" / "bench-compare"), help="prepared splits and run directories")
+    p.add_argument("--fresh", action="store_true", help="start a new results file (default: add to / replace tasks in it)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compare.json"))
     p.add_argument("--markdown", default=str(ROOT / "benchmarks" / "results" / "compare.md"))
     args = p.parse_args(argv)
@@ -288,14 +289,17 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.setup:
         subprocess.run(["bash", str(HERE / "setup.sh")], check=False)
-    results: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_before": os.getloadavg(), "quick": args.quick, "seeds": args.seeds, "command": " ".join(sys.argv), "tasks": {}}
+    out = Path(args.output)
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+                               "tasks": {}}
+    if out.is_file() and not args.fresh:  # tasks run separately accumulate in one file
+        results["tasks"] = json.loads(out.read_text()).get("tasks", {})
     for task in args.tasks:
         print(f"{task}: kiln config {KILN_CONFIGS[task]}{' (--quick)' if args.quick else ''}", flush=True)
-        results["tasks"][task] = run_task(task, args)
-        results["load_after"] = os.getloadavg()
-        write_json(args.output, results)  # after every task: a later failure keeps what ran
+        stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg(),
+                 "quick": args.quick, "seeds": args.seeds, "command": " ".join(sys.argv)}
+        results["tasks"][task] = {**stamp, **run_task(task, args), "load_after": os.getloadavg()}
+        write_json(out, results)  # after every task: a later failure keeps what ran
         write_text(args.markdown, markdown(results))
     print(markdown(results))
 
