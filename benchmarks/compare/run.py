@@ -82,10 +82,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="development size: fewer epochs / rows / iterations")
     p.add_argument("--set", action="append", default=[], metavar="TASK:SECTION.KEY=VALUE",
                    help="override kiln's config for a task, e.g. gpt:trainer.iterations=500 (value parsed as JSON)")
+    p.add_argument("--peer-epochs", action="append", default=[], metavar="SYSTEM=N",
+                   help="cap a peer's epochs below kiln's (a slow peer on a small machine), e.g. keras=3; recorded in the results")
+    p.add_argument("--peer-seeds", action="append", default=[], metavar="SYSTEM=S1,S2",
+                   help="run a slow peer on fewer of the seeds, e.g. keras=0; recorded in the results")
     p.add_argument("--kiln-config", action="append", default=[], metavar="TASK=PATH", help="kiln's config for a task")
     p.add_argument("--setup", action="store_true", help="run setup.sh first (creates the peers' venvs)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per run before it is killed and recorded")
     p.add_argument("--work", default=str(ROOT / "runs" / "bench-compare"), help="prepared splits and run directories")
+    p.add_argument("--table", action="store_true", help="only write the markdown table of the results file")
     p.add_argument("--fresh", action="store_true", help="start a new results file (default: add to / replace tasks in it)")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compare.json"))
     p.add_argument("--markdown", default=str(ROOT / "benchmarks" / "results" / "compare.md"))
@@ -96,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown task(s) {unknown}; valid: {', '.join(TASKS)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.systems = None if args.systems is None else set(args.systems.split(","))
+    args.peer_epochs = {k: int(v) for k, _, v in (item.partition("=") for item in args.peer_epochs)}
+    args.peer_seeds = {k: [int(x) for x in v.split(",")] for k, _, v in (item.partition("=") for item in args.peer_seeds)}
     for item in args.kiln_config:
         task, _, path = item.partition("=")
         if task not in TASKS or not path:
@@ -185,7 +192,8 @@ def run_worker(python: Path, worker: str, task: str, seed: int, work: Path, para
                 lines.append(line.rstrip())
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    row: dict[str, Any] = {"seed": seed, "wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    row: dict[str, Any] = {"seed": seed, "wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                           "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                            "ttfo_s": None if ready is None else round(ready, 3), "log": str(log)}
     code = os.waitstatus_to_exitcode(status)
     if result is None or code != 0:
@@ -208,7 +216,8 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 
     out = {"status": "ok" if len(ok) == len(rows) else "partly failed", "metric": stat([r["metrics"][metric] for r in ok]),
            "train_eval_s": stat([r["train_eval_s"] for r in ok]), "ttfo_s": stat([r["ttfo_s"] for r in ok]),
-           "wall_s": stat([r["wall_s"] for r in ok]), "peak_rss_mb": stat([r["peak_rss_mb"] for r in ok])}
+           "wall_s": stat([r["wall_s"] for r in ok]), "cpu_s": stat([r["cpu_s"] for r in ok if "cpu_s" in r] or [0.0]),
+           "peak_rss_mb": stat([r["peak_rss_mb"] for r in ok])}
     for key in ("gen_tokens_per_s_inside_block", "gen_tokens_per_s_past_block"):
         if all(key in r["extra"] for r in ok):
             out[key] = stat([r["extra"][key] for r in ok])
@@ -220,7 +229,7 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 def ratios(kiln: dict[str, Any], peer: dict[str, Any]) -> dict[str, float]:
     if kiln.get("status") != "ok" or peer.get("status") not in ("ok", "partly failed"):
         return {}
-    keys = ["train_eval_s", "ttfo_s", "wall_s", "peak_rss_mb"]
+    keys = ["train_eval_s", "ttfo_s", "wall_s", "cpu_s", "peak_rss_mb"]
     return {k: kiln[k]["mean"] / peer[k]["mean"] for k in keys if peer[k]["mean"] > 0}
 
 
@@ -240,11 +249,15 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         order = systems[i % len(systems):] + systems[:i % len(systems)]
         for system in order:
             env, worker, params = SYSTEMS[system]
+            if seed not in args.peer_seeds.get(system, [seed]):
+                continue
             python, why = python_of(env)
             if python is None or not worker:
                 skipped[system] = why or "no worker"
                 continue
             seeded = merge(config, {"trainer": {"seed": seed}}) if system == "kiln" else config
+            if system in args.peer_epochs:
+                params = {**params, "max_epochs": args.peer_epochs[system]}
             row = run_worker(python, worker, task, seed, work, {**params, "kiln_config": seeded}, args.timeout,
                              work / "logs" / f"{system}-seed{seed}.log")
             rows[system].append(row)
@@ -254,7 +267,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
                for s in systems}
     for s in systems[1:]:
         summary[s]["kiln_over_peer"] = ratios(summary["kiln"], summary[s])
-    return {"metric": spec["metric"], "kiln_config": KILN_CONFIGS[task], "config": config, "rows_per_split": meta.get("rows"),
+    return {"metric": spec["metric"], "kiln_config": KILN_CONFIGS[task], "peer_epochs": args.peer_epochs, "peer_seeds": args.peer_seeds, "config": config, "rows_per_split": meta.get("rows"),
             "systems": summary, "runs": rows}
 
 
@@ -263,22 +276,28 @@ def _fmt(stat: dict[str, float] | None, digits: int = 1) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| task | system | metric (mean ± std, n) | train + eval s | time to first output s | wall s | peak RSS MB "
-             "| kiln / peer: train + eval, first output, RSS |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| task (size) | system | test metric, mean ± std (n seeds) | train + eval s | time to first output s | process wall s "
+             "| process CPU s | peak RSS MB | kiln / peer: train + eval, first output, CPU, RSS |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for task, res in results["tasks"].items():
+        size = "quick" if res.get("quick") else "full"
         for system, s in res["systems"].items():
             if s.get("status") not in ("ok", "partly failed"):
-                lines.append(f"| {task} | {system} | {s.get('status')}: `{s.get('error')}` | | | | | |")
+                lines.append(f"| {task} ({size}) | {system} | {s.get('status')}: `{s.get('error')}` | | | | | | |")
                 continue
             m = s["metric"]
             r = s.get("kiln_over_peer") or {}
-            ratio = " / ".join(f"{r[k]:.2f}" for k in ("train_eval_s", "ttfo_s", "peak_rss_mb") if k in r) or ""
+            ratio = " / ".join(f"{r[k]:.2f}" if k in r else "—" for k in ("train_eval_s", "ttfo_s", "cpu_s", "peak_rss_mb"))
             note = f" ({s['status']}: `{s['error']}`)" if s["status"] != "ok" else ""
-            gen = ""
+            if system in res.get("peer_epochs", {}):
+                note += f" (at most {res['peer_epochs'][system]} epochs)"
             if "gen_tokens_per_s_inside_block" in s:
-                gen = f"; gen tok/s {s['gen_tokens_per_s_inside_block']['mean']:.0f} inside / {s['gen_tokens_per_s_past_block']['mean']:.0f} past block"
-            lines.append(f"| {task} | {system} | {res['metric']} {m['mean']:.4f} ± {m['std']:.4f} (n={m['n']}){gen}{note} "
-                         f"| {_fmt(s['train_eval_s'])} | {_fmt(s['ttfo_s'], 2)} | {_fmt(s['wall_s'])} | {_fmt(s['peak_rss_mb'], 0)} | {ratio} |")
+                note += (f"; generation {s['gen_tokens_per_s_inside_block']['mean']:.0f} tokens/s inside the block, "
+                         f"{s['gen_tokens_per_s_past_block']['mean']:.0f} past it")
+            cpu = s.get("cpu_s", {})
+            lines.append(f"| {task} ({size}) | {system} | {res['metric']} {m['mean']:.4f} ± {m['std']:.4f} ({m['n']}){note} "
+                         f"| {_fmt(s['train_eval_s'])} | {_fmt(s['ttfo_s'])} | {_fmt(s['wall_s'])} "
+                         f"| {_fmt(cpu) if cpu.get('mean') else '—'} | {_fmt(s['peak_rss_mb'], 0)} | {ratio if r else ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +305,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sys.path.insert(0, str(WORKERS))
     from kiln.io import write_json, write_text
+
+    if args.table:  # only render the markdown of what the results file holds
+        write_text(args.markdown, markdown(json.loads(Path(args.output).read_text())))
+        print(Path(args.markdown).read_text())
+        return
 
     if args.setup:
         subprocess.run(["bash", str(HERE / "setup.sh")], check=False)
@@ -299,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
         stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg(),
                  "quick": args.quick, "seeds": args.seeds, "command": " ".join(sys.argv)}
         results["tasks"][task] = {**stamp, **run_task(task, args), "load_after": os.getloadavg()}
+        if out.is_file() and not args.fresh:  # another run may have added a task meanwhile: keep it
+            results["tasks"] = {**json.loads(out.read_text()).get("tasks", {}), task: results["tasks"][task]}
         write_json(out, results)  # after every task: a later failure keeps what ran
         write_text(args.markdown, markdown(results))
     print(markdown(results))

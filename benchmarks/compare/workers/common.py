@@ -60,3 +60,8 @@ def read_meta(work: Path) -> dict[str, Any]:
 def fail(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
     raise SystemExit(2)
+
+
+def epochs(meta: dict[str, Any], params: dict[str, Any]) -> int:
+    """kiln's epochs, or fewer when the harness caps this peer (--peer-epochs)."""
+    return min(int(meta["trainer"]["epochs"]), int(params.get("max_epochs") or meta["trainer"]["epochs"]))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import epochs as max_epochs  # noqa: E402
 from common import mark_ready, parse_args, read_meta, report, threads  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -68,7 +69,7 @@ def main() -> None:
                                   keras.layers.LSTM(128, return_sequences=True), keras.layers.LSTM(64),
                                   keras.layers.Dense(24, activation="relu"),
                                   keras.layers.Dense(n_classes, activation="softmax")])
-    batch, epochs = tr["batch_size"], tr["epochs"]
+    batch, epochs = tr["batch_size"], max_epochs(meta, args.params)
     steps = epochs * -(-len(ys["train"]) // batch)
     model.compile(optimizer=_optimizer(keras, tr, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     es = tr.get("early_stopping")

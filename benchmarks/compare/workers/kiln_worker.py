@@ -45,7 +45,7 @@ def main() -> None:
         return
     test = model.metrics["test"]
     report({k: test[k] for k in ("accuracy", "f1", "precision", "recall", "roc_auc") if isinstance(test.get(k), (int, float))},
-           epochs_run=len(model.history))
+           epochs_run=len(model.history), epoch_time_sum_s=sum(r.get("epoch_time") or 0.0 for r in model.history))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import epochs as max_epochs  # noqa: E402
 from common import mark_ready, parse_args, read_meta, report, threads  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -22,10 +23,10 @@ import data  # noqa: E402
 TITANIC_TYPES = {"numeric": "number", "category": "category", "binary": "category"}
 
 
-def _config(meta: dict) -> dict:
+def _config(meta: dict, epochs: int) -> dict:
     tr = meta["trainer"]
     es = tr.get("early_stopping")
-    trainer = {"epochs": tr["epochs"], "batch_size": tr["batch_size"], "learning_rate": tr["learning_rate"],
+    trainer = {"epochs": epochs, "batch_size": tr["batch_size"], "learning_rate": tr["learning_rate"],
                "early_stop": es["patience"] if es else -1}
     label = meta["label"]
     text = [n for n, k in meta["inputs"].items() if k == "text"]
@@ -60,7 +61,7 @@ def main() -> None:
     for frame in parts.values():
         if meta["label_type"] != "binary" or meta.get("positive") is not None:
             frame[label] = frame[label].astype(str)
-    config = _config(meta)
+    config = _config(meta, max_epochs(meta, args.params))
     model = LudwigModel(config, logging_level=logging.ERROR, callbacks=[Ready()])
     model.train(training_set=parts["train"], validation_set=parts["validation"], test_set=None,
                 output_directory=str(args.work / "runs" / f"ludwig-seed{args.seed}"), random_seed=args.seed,
