@@ -33,7 +33,7 @@ def test_missing_peer_is_a_row_with_its_error_and_kiln_still_runs(harness, tmp_p
     assert 0.0 <= systems["kiln"]["metric"]["mean"] <= 1.0 and systems["kiln"]["ttfo_s"]["mean"] > 0
     assert systems["keras"]["status"] == "not run" and "setup.sh keras" in systems["keras"]["error"]
     table = (tmp_path / "compare.md").read_text()
-    assert "| digits | kiln | accuracy" in table and "setup.sh keras" in table
+    assert "| digits (quick) | kiln | accuracy" in table and "setup.sh keras" in table
 
 
 def test_a_failing_worker_is_recorded_with_its_last_error_line(harness, tmp_path: Path) -> None:
