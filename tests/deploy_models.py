@@ -68,8 +68,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
              "model": {"type": "rnn", "cell": "lstm", "embedding_dim": 8, "rnn_hidden": [12, 8], "hidden": [8]}},
     "gru": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
             "model": {"type": "rnn", "cell": "gru", "embedding_dim": 8, "rnn_hidden": [8], "bidirectional": True}},
+    "bilstm_pool": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
+                    "model": {"type": "rnn", "embedding_dim": 8, "rnn_hidden": [8, 6], "bidirectional": True,
+                              "pool": "max_mean", "embedding_dropout": 0.1}},
     "transformer": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
                     "model": {"type": "transformer", "d_model": 16, "heads": 2, "layers": 1, "hidden": [8]}},
+    "transformer_max": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
+                        "model": {"type": "transformer", "d_model": 16, "heads": 2, "layers": 1, "pool": "max_mean"}},
     "cnn": {"input_features": [{"name": "image", "type": "image"}], "output_features": [{"name": "label", "type": "category"}],
             "model": {"type": "cnn", "channels": [4], "hidden": [8]}},
 }
