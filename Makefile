@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/explain.py --work runs/bench-compress
 	$(BIN)/python benchmarks/audio.py --parts extract,epoch,train,loso
 	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/text.py --tasks sst2,sms --sizes 2400,6700,all --seeds 0,1,2
 
 # Debian chromium + chromedriver for tests/serve/test_dashboard_browser.py (apt-get; a no-op when
 # they are there or apt-get cannot be used, and the test then skips). .ci/run calls it.

@@ -75,6 +75,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
                     "model": {"type": "transformer", "d_model": 16, "heads": 2, "layers": 1, "hidden": [8]}},
     "transformer_max": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
                         "model": {"type": "transformer", "d_model": 16, "heads": 2, "layers": 1, "pool": "max_mean"}},
+    "ngram": {"input_features": [{"name": "sentence", "type": "text", "encoder": "ngram",
+                                  "ngram": {"word": [1, 2], "char": [3], "buckets": 4096}}],
+              "output_features": [{"name": "label", "type": "category"}], "model": {"type": "linear", "embedding_dim": 8}},
+    "ngram_learned": {"input_features": [{"name": "sentence", "type": "text", "encoder": "ngram",
+                                          "ngram": {"word": [1], "buckets": 2048, "weighting": "learned", "dropout": 0.2}}],
+                      "output_features": [{"name": "label", "type": "category"}], "model": {"type": "mlp", "hidden": [8]}},
     "cnn": {"input_features": [{"name": "image", "type": "image"}], "output_features": [{"name": "label", "type": "category"}],
             "model": {"type": "cnn", "channels": [4], "hidden": [8]}},
 }

@@ -39,6 +39,11 @@ def example_inputs(features: list[Any], rows: int = 2) -> tuple[torch.Tensor, ..
             tensors.append(torch.zeros(rows, 1))
         elif feature.type == "category":
             tensors.append(torch.ones(rows, dtype=torch.int64))
+        elif info.get("encoder") == "ngram":  # (rows, 2, width): bucket ids over weights; one row half padding
+            bag = torch.zeros(rows, 2, info["width"])
+            bag[:, 0], bag[:, 1] = 1.0, 1.0 / info["width"]
+            bag[1:, :, (info["width"] + 1) // 2 :] = 0.0
+            tensors.append(bag)
         elif feature.type == "text":
             ids = torch.full((rows, info["max_length"]), 2, dtype=torch.int64)
             ids[1:, info["max_length"] // 2 :] = 0  # one padded row: the traced graph must not assume full length
@@ -60,7 +65,8 @@ def onnx_bytes(model: Any) -> bytes:
     wrapper = PositionalNet(exportable(model.net), inputs, outputs).cpu().eval()
     axes: dict[str, dict[int, str]] = {}
     for feature in pre.inputs:
-        axes[feature.name] = {0: "batch", 1: f"{feature.name}_length"} if feature.type == "text" else {0: "batch"}
+        sequence = feature.type == "text" and feature.describe().get("encoder") != "ngram"
+        axes[feature.name] = {0: "batch", 1: f"{feature.name}_length"} if sequence else {0: "batch"}
     axes.update({name: {0: "batch"} for name in outputs})
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():

@@ -11,4 +11,4 @@ __all__ = ["FEATURES", "Feature", "FeatureConfig", "build_feature"]
 
 
 def build_feature(config: FeatureConfig, preprocessing=None) -> Feature:
-    return FEATURES.get(config.type)(config, preprocessing)
+    return FEATURES.get(config.type).variant(config)(config, preprocessing)

@@ -25,6 +25,11 @@ class Feature:
     Config: ClassVar[type[FeatureConfig]]
     can_be_output: ClassVar[bool] = False
 
+    @classmethod
+    def variant(cls, config: FeatureConfig) -> "type[Feature]":
+        """The class that implements this config (text: NgramTextFeature for `encoder: ngram`)."""
+        return cls
+
     def __init__(self, config: FeatureConfig, preprocessing: Any = None) -> None:
         self.config = config
         self.preprocessing = preprocessing

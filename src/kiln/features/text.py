@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ import torch
 
 from kiln.features import FEATURES
 from kiln.features.base import Feature, FeatureConfig
+from kiln.features.ngrams import NgramConfig, NgramTextFeature
 from kiln.features.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_state
 
 _DIGIT = re.compile(r"\d")
@@ -27,12 +28,26 @@ class TextConfig(FeatureConfig):
     lowercase: bool = True
     normalize_digits: bool = False  # map every digit to 0, so numbers of one shape (phone numbers, prices) share a token
     tokenizer_path: str | None = None  # tokenizer "pretrained": a Hugging Face checkpoint directory (model type hf sets it)
+    encoder: Literal["sequence", "ngram"] = "sequence"  # sequence: token ids for the model's text encoder; ngram: a hashed n-gram bag
+    ngram: NgramConfig | None = None  # encoder ngram: sizes, buckets, weighting (docs/text.md)
+
+    @model_validator(mode="after")
+    def _ngram_block(self) -> "TextConfig":
+        if self.ngram is not None and self.encoder != "ngram":
+            raise ValueError("an ngram block needs encoder: ngram")
+        if self.encoder == "ngram" and self.tokenizer not in ("word", "char"):
+            raise ValueError(f"encoder: ngram hashes word and character n-grams itself; remove tokenizer: {self.tokenizer}")
+        return self
 
 
 @FEATURES.register("text")
 class TextFeature(Feature):
     type = "text"
     Config = TextConfig
+
+    @classmethod
+    def variant(cls, config: TextConfig) -> type[Feature]:
+        return NgramTextFeature if config.encoder == "ngram" else cls
 
     def __init__(self, config: TextConfig, preprocessing: Any = None) -> None:
         super().__init__(config, preprocessing)

@@ -40,6 +40,9 @@ class ModelType:
     def text_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
         raise KilnError(f"model type '{self.name}' does not take text inputs; use {_fits('text')}")
 
+    def ngram_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
+        raise KilnError(ngram_refusal(self.name))
+
     def image_encoder(self, cfg: Any, info: dict[str, Any]) -> nn.Module:
         raise KilnError(f"model type '{self.name}' does not take image inputs; use {_fits('image')}")
 
@@ -61,6 +64,13 @@ class ModelType:
 
 
 MODELS: Registry[type[ModelType]] = Registry("model type")
+
+
+def ngram_refusal(model: str) -> str:
+    """The one-line error for `encoder: ngram` text inputs under a model type that cannot take them, or ''."""
+    if model in MODELS and MODELS.get(model).ngram_encoder is not ModelType.ngram_encoder:
+        return ""
+    return f"model type '{model}' cannot take encoder: ngram text inputs; use {_fits('ngram')}, or encoder: sequence"
 
 
 def _fits(kind: str) -> str:
@@ -154,7 +164,7 @@ def build_encoder(model: ModelType, cfg: ModelConfig, feature: Feature) -> nn.Mo
     if feature.type == "category":
         return CategoryEncoder(info["cardinality"], info["embedding_dim"])
     if feature.type == "text":
-        return model.text_encoder(cfg, info)
+        return model.ngram_encoder(cfg, info) if info.get("encoder") == "ngram" else model.text_encoder(cfg, info)
     if feature.type == "image":
         encoder = model.image_encoder(cfg, info)
         aug = info.get("augmentation") or {}

@@ -10,6 +10,7 @@ from torch import nn
 
 from kiln.models.base import MODELS, ModelConfig, ModelType, flatten_image
 from kiln.models.encoders import TextBagEncoder
+from kiln.models.ngram import ngram_bag
 
 
 class MLPConfig(ModelConfig):
@@ -25,6 +26,9 @@ class MLP(ModelType):
 
     def text_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
         return TextBagEncoder(info["vocab_size"], cfg.embedding_dim)
+
+    def ngram_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
+        return ngram_bag(cfg.embedding_dim, info)
 
     def image_encoder(self, cfg: MLPConfig, info: dict[str, Any]) -> nn.Module:
         return flatten_image(info)

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from kiln.config import Section, expand_path, validate
 from kiln.features import FEATURES
 from kiln.models import MODELS
+from kiln.models.base import ngram_refusal
 from kiln.training.config import EpochTrainerConfig
 from kiln.training.distributed import BackendConfig
 
@@ -107,6 +108,9 @@ class SupervisedConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feature names must be unique; repeated: {dupes}")
+        for i, feature in enumerate(self.input_features):
+            if getattr(feature, "encoder", None) == "ngram" and ngram_refusal(self.model.type):
+                raise ValueError(f"input_features[{i}] '{feature.name}': {ngram_refusal(self.model.type)}")
         MODELS.get(self.model.type)().configure(self)  # e.g. hf: text inputs use the checkpoint's tokenizer
         return self
 

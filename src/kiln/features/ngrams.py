@@ -1,0 +1,174 @@
+"""`encoder: ngram` text features: a bag of hashed word (and character) n-grams, fastText-style.
+
+Each text becomes its distinct n-gram buckets (scikit-learn's murmurhash, so a vocabulary of any size
+fits in `buckets`) and one weight per bucket: tf-idf (idf fitted on the training split, L2-normalised),
+count or binary (both normalised to sum 1: the mean of the n-gram embeddings). The tensor is
+(rows, 2, width) float32: bucket ids (1..buckets, 0 = padding; exact in float32 up to 2**24) over
+their weights. `width` is fitted: the most n-grams a training row has, at most `max_ngrams`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field, model_validator
+
+from kiln.config.section import Section
+from kiln.features.base import Feature
+
+_DIGIT = re.compile(r"\d")
+_TOKEN = r"(?u)\b\w+\b|[^\w\s]"  # words of any length and single punctuation marks (! ? :) count as tokens
+NgramSize = Annotated[int, Field(ge=1, le=10)]
+
+
+class NgramConfig(Section):
+    """The `ngram:` block of a text feature with `encoder: ngram`."""
+
+    word: list[NgramSize] = [1, 2]  # word n-gram sizes; [] for none
+    char: list[NgramSize] = []  # character n-gram sizes within word boundaries (e.g. [2, 3, 4, 5]); [] for none
+    buckets: int = Field(262_144, ge=16, le=2**24)  # hash table size (embedding rows)
+    weighting: Literal["tfidf", "count", "binary", "learned"] = "tfidf"  # learned: a trained score per bucket, softmax over the text's n-grams
+    sublinear_tf: bool = False  # tfidf: 1 + log(count) instead of count
+    max_ngrams: int = Field(1024, ge=1, le=100_000)  # n-grams kept per text (the first ones); the tensor's width
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # training: drop each n-gram of a text with this probability
+
+    @model_validator(mode="after")
+    def _some_ngrams(self) -> "NgramConfig":
+        if not self.word and not self.char:
+            raise ValueError("ngram needs word or char n-gram sizes (e.g. word: [1, 2])")
+        return self
+
+
+def _ranges(sizes: list[int]) -> list[tuple[int, int]]:
+    """[1, 2, 4] → [(1, 2), (4, 4)]: contiguous runs, one vectorizer each."""
+    runs: list[tuple[int, int]] = []
+    for size in sorted(set(sizes)):
+        if runs and runs[-1][1] == size - 1:
+            runs[-1] = (runs[-1][0], size)
+        else:
+            runs.append((size, size))
+    return runs
+
+
+class NgramTextFeature(Feature):
+    """A text input as a weighted bag of hashed n-grams (see the module docstring); the text
+    feature's class for `encoder: ngram` (config: kiln.features.text.TextConfig)."""
+
+    type = "text"
+
+    def __init__(self, config: Any, preprocessing: Any = None) -> None:
+        super().__init__(config, preprocessing)
+        self.ngram: NgramConfig = config.ngram or NgramConfig()
+        self.idf: np.ndarray | None = None  # per bucket (tfidf)
+        self.width = 1
+        self._vectorizers = self._build_vectorizers()
+
+    def _build_vectorizers(self) -> list[Any]:
+        from sklearn.feature_extraction.text import HashingVectorizer  # scikit-learn loads when text is hashed
+
+        common = {"n_features": self.ngram.buckets - 1, "alternate_sign": False, "norm": None, "lowercase": self.config.lowercase,
+                  "dtype": np.float32}
+        word = [HashingVectorizer(analyzer="word", token_pattern=_TOKEN, ngram_range=r, **common) for r in _ranges(self.ngram.word)]
+        char = [HashingVectorizer(analyzer="char_wb", ngram_range=r, **common) for r in _ranges(self.ngram.char)]
+        return word + char
+
+    def _texts(self, series: pd.Series) -> list[str]:
+        fill = getattr(getattr(self.preprocessing, "missing", None), "text", "")
+        texts = series.fillna(fill).astype(str)
+        if self.config.normalize_digits:
+            texts = texts.str.replace(_DIGIT, "0", regex=True)
+        return texts.tolist()
+
+    def counts(self, series: pd.Series) -> Any:
+        """A (rows, buckets - 1) sparse matrix of n-gram counts."""
+        texts = self._texts(series)
+        total = None
+        for vectorizer in self._vectorizers:
+            part = vectorizer.transform(texts)
+            total = part if total is None else total + part
+        total.sort_indices()
+        return total
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, series: pd.Series) -> None:
+        self._start()
+        self._add(series)
+        self.fit_finish()
+
+    def fit_partial(self, series: pd.Series) -> None:
+        if not hasattr(self, "_df"):
+            self._start()
+        self._add(series)
+
+    def _start(self) -> None:
+        self._df, self._rows, self._longest = np.zeros(self.ngram.buckets - 1, dtype=np.int64), 0, 1
+
+    def _add(self, series: pd.Series) -> None:
+        counts = self.counts(series)
+        self._df += np.bincount(counts.indices, minlength=counts.shape[1])
+        self._rows += counts.shape[0]
+        self._longest = max(self._longest, int(np.diff(counts.indptr).max(initial=1)))
+
+    def fit_finish(self) -> None:
+        if not hasattr(self, "_df"):
+            self._start()
+        self._set_idf(self._rows, self._df)
+        self.width = min(self._longest, self.ngram.max_ngrams)
+        del self._df, self._rows, self._longest
+        self.fitted = True
+
+    def _set_idf(self, rows: int, df: np.ndarray) -> None:
+        self.rows, self.df = rows, df
+        self.idf = (np.log((1 + rows) / (1 + df)) + 1).astype(np.float32)  # scikit-learn's smooth idf
+
+    # -- transform ----------------------------------------------------------------------------
+    def weights(self, counts: Any) -> Any:
+        """Per-row weights of the distinct n-grams, as the config's weighting says."""
+        weighted = counts.astype(np.float32)
+        mode = self.ngram.weighting
+        if mode in ("binary", "learned"):
+            weighted.data[:] = 1.0
+        if mode == "tfidf":
+            if self.ngram.sublinear_tf:
+                weighted.data = 1.0 + np.log(weighted.data)
+            weighted = weighted.multiply(self.idf[None, :]).tocsr()
+            norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(1))).ravel()
+        else:
+            norms = np.asarray(weighted.sum(1)).ravel()
+        scale = np.repeat(1.0 / np.maximum(norms, 1e-12), np.diff(weighted.indptr))
+        weighted.data = (weighted.data * scale).astype(np.float32)
+        return weighted
+
+    def transform(self, series: pd.Series) -> torch.Tensor:
+        weighted = self.weights(self.counts(series))
+        out = np.zeros((weighted.shape[0], 2, self.width), dtype=np.float32)
+        lengths = np.minimum(np.diff(weighted.indptr), self.width)
+        rows = np.repeat(np.arange(weighted.shape[0]), lengths)
+        starts = np.repeat(weighted.indptr[:-1], lengths)
+        slots = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        picked = starts + slots
+        out[rows, 0, slots] = weighted.indices[picked] + 1  # bucket 0 is padding
+        out[rows, 1, slots] = weighted.data[picked]
+        return torch.from_numpy(out)
+
+    # -- state --------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Width and document frequencies (tfidf: the buckets seen in training and their counts)."""
+        seen = np.flatnonzero(self.df) if self.ngram.weighting == "tfidf" else np.array([], dtype=np.int64)
+        return {"width": self.width, "rows": self.rows, "df_buckets": seen.tolist(), "df": self.df[seen].tolist()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.width = int(state["width"])
+        df = np.zeros(self.ngram.buckets - 1, dtype=np.int64)
+        df[np.asarray(state["df_buckets"], dtype=np.int64)] = np.asarray(state["df"], dtype=np.int64)
+        self._set_idf(int(state["rows"]), df)
+        self.fitted = True
+
+    def describe(self) -> dict[str, Any]:
+        return {"encoder": "ngram", "buckets": self.ngram.buckets, "width": self.width,
+                "learned_weights": self.ngram.weighting == "learned", "dropout": self.ngram.dropout}
+

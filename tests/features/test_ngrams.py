@@ -1,0 +1,125 @@
+"""`encoder: ngram` text features: stable hashing, idf fitted on the training split only, weights,
+the JSON state round trip, streaming fit, and one-line config errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.utils import murmurhash3_32
+
+from kiln.errors import KilnError
+from kiln.features import build_feature
+from kiln.features.ngrams import NgramTextFeature
+from kiln.features.text import TextConfig
+from kiln.supervised.config import PreprocessingConfig, load_supervised_config
+
+TRAIN = pd.Series(["a good film", "a bad film", "good good fun", None, "Bad plot !"])
+
+
+def make(**ngram) -> NgramTextFeature:
+    spec = {"name": "t", "type": "text", "encoder": "ngram", "ngram": {"buckets": 1024, **ngram}}
+    feature = build_feature(TextConfig(**spec), PreprocessingConfig())
+    assert isinstance(feature, NgramTextFeature)
+    return feature
+
+
+def bag(tensor: torch.Tensor, row: int) -> dict[int, float]:
+    ids, weights = tensor[row]
+    return {int(i): float(w) for i, w in zip(ids, weights) if i > 0}
+
+
+def bucket(gram: str, buckets: int = 1024) -> int:
+    return abs(murmurhash3_32(gram, seed=0)) % (buckets - 1) + 1  # scikit-learn's FeatureHasher, then 0 = padding
+
+
+def test_hashing_is_stable_and_independent_of_the_instance() -> None:
+    first, second = make(word=[1, 2]), make(word=[1, 2])
+    first.fit(TRAIN)
+    second.fit(TRAIN[::-1])
+    out = first.transform(pd.Series(["good film"]))
+    assert torch.equal(out, second.transform(pd.Series(["good film"])))
+    assert set(bag(out, 0)) == {bucket("good"), bucket("film"), bucket("good film")}  # murmurhash: same on every run
+    assert out.shape == (1, 2, first.width) and out.dtype == torch.float32
+
+
+def test_tfidf_idf_is_fitted_on_the_training_split_only() -> None:
+    feature = make(word=[1])
+    feature.fit(TRAIN)
+    state = feature.state()
+    assert state["rows"] == len(TRAIN)
+    assert bucket("plot") - 1 in state["df_buckets"] and bucket("unseenword") - 1 not in state["df_buckets"]
+    before = json.dumps(state)
+    out = feature.transform(pd.Series(["unseenword good", "good"]))
+    assert json.dumps(feature.state()) == before  # transforming other data changes nothing
+    weights = bag(out, 0)
+    assert weights[bucket("unseenword")] > weights[bucket("good")]  # never seen in training: the highest idf
+    for row in range(2):
+        assert sum(w * w for w in bag(out, row).values()) == pytest.approx(1.0, rel=1e-5)  # L2-normalised
+
+
+@pytest.mark.parametrize("weighting", ["count", "binary", "learned"])
+def test_count_and_binary_weights_sum_to_one(weighting: str) -> None:
+    feature = make(word=[1], weighting=weighting)
+    feature.fit(TRAIN)
+    weights = bag(feature.transform(pd.Series(["good good fun"])), 0)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    expected = {"count": 2 / 3, "binary": 1 / 2, "learned": 1 / 2}[weighting]
+    assert weights[bucket("good")] == pytest.approx(expected)
+
+
+def test_char_ngrams_missing_text_and_width_cap() -> None:
+    feature = make(word=[], char=[2, 3], max_ngrams=4)
+    feature.fit(TRAIN)
+    assert feature.width == 4  # capped: longer texts keep 4 n-grams
+    out = feature.transform(pd.Series(["good", None, ""]))
+    assert len(bag(out, 0)) == 4 and bag(out, 1) == {} and bag(out, 2) == {}
+
+
+def test_state_round_trips_through_json() -> None:
+    feature = make(word=[1, 2], char=[3])
+    feature.fit(TRAIN)
+    clone = make(word=[1, 2], char=[3])
+    clone.load_state(json.loads(json.dumps(feature.state())))
+    texts = pd.Series(["a good plot", "new words here", None])
+    assert clone.width == feature.width and torch.equal(clone.transform(texts), feature.transform(texts))
+
+
+def test_streaming_fit_equals_one_fit() -> None:
+    whole, streamed = make(word=[1, 2]), make(word=[1, 2])
+    whole.fit(TRAIN)
+    streamed.fit_partial(TRAIN[:2])
+    streamed.fit_partial(TRAIN[2:])
+    streamed.fit_finish()
+    assert streamed.state() == whole.state()
+
+
+def _config(model: dict, **text) -> dict:
+    return {"input_features": [{"name": "t", "type": "text", "encoder": "ngram", **text}],
+            "output_features": [{"name": "y", "type": "binary"}], "model": model}
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (_config({"type": "rnn"}), "model type 'rnn' cannot take encoder: ngram text inputs; use linear, mlp"),
+    (_config({"type": "transformer", "d_model": 16, "heads": 2}), "model type 'transformer' cannot take encoder: ngram"),
+    (_config({"type": "linear"}, ngram={"word": [], "char": []}), "ngram needs word or char n-gram sizes"),
+    (_config({"type": "linear"}, ngram={"buckets": 2**25}), "buckets"),
+    (_config({"type": "linear"}, ngram={"weighting": "idf"}), "weighting"),
+    (_config({"type": "linear"}, ngram={"words": [1]}), "words"),
+    (_config({"type": "linear"}, tokenizer="bpe"), "remove tokenizer: bpe"),
+    ({**_config({"type": "linear"}), "input_features": [{"name": "t", "type": "text", "ngram": {"word": [1]}}]},
+     "an ngram block needs encoder: ngram"),
+])
+def test_bad_ngram_configs_are_one_line_errors(config: dict, message: str) -> None:
+    with pytest.raises(KilnError) as error:
+        load_supervised_config(config)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_default_ngram_block() -> None:
+    config = load_supervised_config(_config({"type": "mlp", "hidden": []}))
+    feature = build_feature(config.input_features[0], config.preprocessing)
+    assert feature.ngram.word == [1, 2] and feature.ngram.weighting == "tfidf" and np.isclose(feature.ngram.buckets, 262_144)
