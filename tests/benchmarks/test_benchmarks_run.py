@@ -33,3 +33,15 @@ def test_lm_benchmark_runs(tmp_path: Path, data_dir: Path) -> None:
         pytest.skip("Tiny Shakespeare not in KILN_DATA")
     result = _run("lm.py", "--iterations", "2", "--repeats", "1", output=tmp_path / "lm.json")
     assert result["training"]["tokens_per_s"] > 0
+
+
+def test_text_benchmark_runs_and_reuses_cached_cells(tmp_path: Path, data_dir: Path) -> None:
+    if not (data_dir / "sms_spam" / "sms_spam.tsv").is_file():
+        pytest.skip("SMS spam not in KILN_DATA")
+    args = ("--tasks", "sms", "--seeds", "0", "--configs", "examples/sms_spam_ngram.yaml", "--set", "trainer.epochs=1")
+    result = _run("text.py", *args, output=tmp_path / "text.json")
+    cells = result["cells"]
+    assert {k.split("|")[2].split(" ")[0] for k in cells} == {"tfidf+lr", "examples/sms_spam_ngram.yaml"}
+    assert all(0.0 <= c["metric"] <= 1.0 and c["seconds"] >= 0 for c in cells.values())
+    again = _run("text.py", *args, output=tmp_path / "text.json")
+    assert again["cells"] == cells  # nothing re-ran

@@ -23,6 +23,8 @@ def _bag() -> torch.Tensor:
 def test_weighted_sum_of_bucket_embeddings() -> None:
     torch.manual_seed(0)
     encoder = NgramBagEncoder(10, 4).eval()
+    assert not encoder.table.weight.any()  # starts at zero
+    torch.nn.init.normal_(encoder.table.weight)
     out = encoder(_bag())
     table = encoder.table.weight
     torch.testing.assert_close(out[0], 0.6 * table[3] + 0.8 * table[5])
@@ -33,6 +35,7 @@ def test_weighted_sum_of_bucket_embeddings() -> None:
 
 def test_learned_weights_are_a_softmax_over_present_ngrams() -> None:
     encoder = NgramBagEncoder(10, 4, learned_weights=True).eval()
+    torch.nn.init.normal_(encoder.table.weight)
     with torch.no_grad():
         encoder.scores.weight[3] = 2.0
     out = encoder(_bag())
@@ -45,6 +48,7 @@ def test_learned_weights_are_a_softmax_over_present_ngrams() -> None:
 def test_dropout_drops_ngrams_in_training_only() -> None:
     torch.manual_seed(0)
     encoder = NgramBagEncoder(10, 4, dropout=0.5)
+    torch.nn.init.normal_(encoder.table.weight)
     bag = _bag().repeat(64, 1, 1)
     encoder.eval()
     evaluated = encoder(bag)
