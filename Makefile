@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/export.py --work runs/bench-compress
 	$(BIN)/python benchmarks/explain.py --work runs/bench-compress
 	$(BIN)/python benchmarks/audio.py --parts extract,epoch,train,loso
+	$(BIN)/python benchmarks/hf_frozen.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/text.py --tasks sst2,sms --sizes 2400,6700,all --seeds 0,1,2
 

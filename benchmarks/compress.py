@@ -11,7 +11,8 @@ Every variant is measured by ``kiln.deploy.compress`` itself (median of 5 timing
 Usage::
 
     .venv/bin/python benchmarks/compress.py [--sst2-sample 0.1] [--sst2-epochs 3] [--no-sst2]
-        [--work runs/bench-compress [--reuse]] [--output benchmarks/results/compress.json]
+        [--work runs/bench-compress [--reuse]] [--student-epochs 30] [--only 0 2 5]
+        [--output benchmarks/results/compress.json]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ os.environ.setdefault("KILN_DATA", str(ROOT.parent / "shared" / "data"))
 BATCHES = (1, 32, 64)
 
 
-def variants(sst2: bool) -> list[tuple[str, dict]]:
+def variants(sst2: bool, transfer: str | None = None, student_epochs: int = 30) -> list[tuple[str, dict]]:
     common = {"modules": ["linear", "lstm", "embedding"]} if sst2 else {"modules": ["linear"]}
     out = [("int8 dynamic, torch.ao", {"quantize": {"type": "dynamic", "engine": "torch", **common}}),
            ("int8 dynamic, onnxruntime", {"quantize": {"type": "dynamic", "engine": "onnxruntime", **common}})]
@@ -40,17 +41,32 @@ def variants(sst2: bool) -> list[tuple[str, dict]]:
     out += [("prune 50% global, no fine-tune", {"prune": {"amount": 0.5}}),
             ("prune 50% global + 1 epoch fine-tune", {"prune": {"amount": 0.5, "fine_tune_epochs": 1}})]
     if not sst2:  # teacher 256-128 (50,826 parameters) → student 32 (2,410): 21× fewer
+        student = {"model": {"type": "mlp", "hidden": [32], "dropout": 0.1}, "trainer": {"epochs": student_epochs}}
         out.append(("distil into MLP [32], T=4, alpha=0.5, vs the same student on hard labels",
-                    {"distill": {"student": {"model": {"type": "mlp", "hidden": [32], "dropout": 0.1}, "trainer": {"epochs": 30}},
-                                 "temperature": 4.0, "alpha": 0.5, "compare_hard_labels": True}}))
+                    {"distill": {"student": student, "temperature": 4.0, "alpha": 0.5, "compare_hard_labels": True}}))
+        if transfer:  # benchmarks/distill.py: the training images + 2x unlabelled blends of two of them
+            out.append(("distil into MLP [32], T=4, alpha=0.5, on train rows + 2x unlabelled blends (distill.data)",
+                        {"distill": {"student": student, "temperature": 4.0, "alpha": 0.5, "data": transfer}}))
     return out
 
 
-def run_model(name: str, model_dir: Path, work: Path, sst2: bool) -> list[dict]:
+def run_model(name: str, model_dir: Path, work: Path, sst2: bool, student_epochs: int = 30,
+              only: list[int] | None = None) -> list[dict]:
+    import kiln
+    from kiln.deploy.common import split_frames
     from kiln.deploy.compress import compress
 
+    transfer = None
+    if not sst2:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from distill import transfer_set
+
+        transfer = str(work / "digits_transfer.parquet")
+        transfer_set(split_frames(kiln.load(model_dir))["train"]).to_parquet(transfer)
     results = []
-    for i, (label, spec) in enumerate(variants(sst2)):
+    for i, (label, spec) in enumerate(variants(sst2, transfer, student_epochs)):
+        if only is not None and i not in only:
+            continue
         tick = time.perf_counter()
         target = work / f"{name.lower().replace(' ', '_').replace('-', '')}-{i}"
         shutil.rmtree(target, ignore_errors=True)
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sst2-sample", type=float, default=0.1)
     p.add_argument("--sst2-epochs", type=int, default=3)
     p.add_argument("--no-sst2", action="store_true")
+    p.add_argument("--student-epochs", type=int, default=30, help="distillation: the student's epochs (both kinds)")
+    p.add_argument("--only", nargs="*", help="digits variants to run, by number (0-based; default all)")
     p.add_argument("--work", help="keep the trained and compressed models here (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="reuse the models already trained in --work")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compress.json"))
@@ -83,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
             digits_dir = work / "digits_mlp"
         else:
             digits_dir = kiln.train(ROOT / "examples" / "digits_mlp.yaml", output=work / "digits_mlp").run_dir
-        results += run_model("digits MLP", digits_dir, work, sst2=False)
+        results += run_model("digits MLP", digits_dir, work, sst2=False, student_epochs=args.student_epochs,
+                             only=[int(i) for i in args.only] if args.only else None)
         if not args.no_sst2:
             if args.reuse and (work / "sst2_lstm" / "model").is_dir():
                 lstm_dir = work / "sst2_lstm"

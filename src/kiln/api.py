@@ -17,6 +17,7 @@ import kiln.deploy.compressed  # noqa: F401  (registers the compressed supervise
 import kiln.tuning  # noqa: F401  (registers the tune: config section)
 from kiln.artifact import TrainedModel
 from kiln.artifact import load as load_artifact
+from kiln.config import raw_config, split_sections
 from kiln.errors import KilnError
 from kiln.supervised import Model
 from kiln.supervised.task import cross_validate as cross_validate_supervised
@@ -43,10 +44,23 @@ def train(
     preprocessing. `progress`: True (a bar on a terminal, a line per epoch elsewhere), False, or
     "bar" / "lines". `callbacks`: kiln.training.Callback objects or functions f(trainer, row).
     A `task: language_modeling` config returns a kiln.lm.LanguageModel, `task: pretraining` a
-    kiln.pretrain.PretrainedEncoder.
+    kiln.pretrain.PretrainedEncoder. A `compress:` section (docs/compress.md) then compresses the trained
+    model into RUN/compressed and adds the before/after table to RUN/report.html.
     """
+    compress_spec = None
+    if not hasattr(config, "model_dump"):
+        raw = raw_config(config)
+        _, sections = split_sections(raw)
+        compress_spec = sections.get("compress")
+        if compress_spec is not None and task_name(raw) != "supervised":
+            raise KilnError(f"config error at compress: compression is for supervised models, not task '{task_name(raw)}'")
     config = load_task_config(config)
-    return TASKS.get(task_name(config)).train(config, data, output, resume, from_model, progress, callbacks)
+    model = TASKS.get(task_name(config)).train(config, data, output, resume, from_model, progress, callbacks)
+    if compress_spec is not None:
+        from kiln.deploy.compress import compress_run
+
+        model.compression = compress_run(model.run_dir, compress_spec, progress)
+    return model
 
 
 def pretrain(config: Any, output: str | Path | None = None, resume: str | Path | None = None,
@@ -60,8 +74,19 @@ def pretrain(config: Any, output: str | Path | None = None, resume: str | Path |
     return train(config, output=output, resume=resume, progress=progress)
 
 
-def load(path: str | Path) -> TrainedModel:
-    """Load a saved model (a model directory or a run directory) of any task."""
+RUNTIMES = ("torch", "onnx")
+
+
+def load(path: str | Path, runtime: str = "torch") -> TrainedModel:
+    """Load a saved model (a model directory or a run directory) of any task; `runtime="onnx"`: a file
+    from `kiln export` (or a directory holding one, e.g. `kiln compress --engine onnxruntime`'s), run by
+    onnxruntime behind kiln's preprocessing, with the same `predict` / `evaluate`."""
+    if runtime not in RUNTIMES:
+        raise KilnError(f"--runtime: unknown runtime '{runtime}'; valid: {', '.join(RUNTIMES)}")
+    if runtime == "onnx":
+        from kiln.deploy.export import load_onnx
+
+        return load_onnx(path)
     return load_artifact(path)
 
 

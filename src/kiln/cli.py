@@ -61,6 +61,10 @@ def _print_run(model: "kiln.Model") -> None:  # noqa: F821
     from kiln.evaluate import format_metrics_table
 
     out.print(format_metrics_table(model.metrics))
+    compression = getattr(model, "compression", None)  # a `compress:` section in the config
+    if compression:
+        out.print("\n".join(compression["table"]), markup=False, highlight=False)
+        out.print(f"compressed model: {compression['output']}", highlight=False)
     out.print(f"run directory: {model.run_dir}  (report: {model.run_dir / 'report.html'})")
 
 
@@ -76,6 +80,7 @@ def evaluate_cmd(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="language models: sample among the k most likely tokens")] = None,
     top_p: Annotated[Optional[float], typer.Option("--top-p", help="language models: sample within this probability mass")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="language models: random seed for sampling")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="torch (a model directory) or onnx (a file from `kiln export`)")] = "torch",
 ) -> None:
     """Score a saved model on labelled data; a language model on a text file (loss, perplexity) or on
     prompt/target pairs (BLEU, ROUGE-1/2/L, loss and perplexity of the targets)."""
@@ -83,7 +88,7 @@ def evaluate_cmd(
     from kiln.evaluate import format_metrics_table
     from kiln.io import write_json
 
-    model = kiln.load(model_dir)
+    model = kiln.load(model_dir, runtime=runtime)
     lm_options = {"prompt_column": prompt_column, "target_column": target_column, "max_new_tokens": max_new_tokens,
                   "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
     if getattr(model, "kind", None) == "language_model":
@@ -109,14 +114,7 @@ def predict_cmd(
     import kiln
     from kiln.io import write_text
 
-    if runtime not in ("torch", "onnx"):
-        raise KilnError(f"--runtime: unknown runtime '{runtime}'; valid: torch, onnx")
-    if runtime == "onnx":
-        from kiln.deploy.export import load_onnx
-
-        preds = load_onnx(model_dir).predict(data)
-    else:
-        preds = kiln.load(model_dir).predict(data)
+    preds = kiln.load(model_dir, runtime=runtime).predict(data)
     write_text(output, preds.to_csv(index=False))
     out.print(f"{len(preds)} predictions written to {output}")
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from cli_helpers import one_line_error, run_cli
-from deploy_models import cached_model, frame_for
+from deploy_models import CONFIGS, cached_model, frame_for, trainer
 
 import kiln
 from kiln.deploy import quantize
@@ -98,5 +99,54 @@ def test_distillation_trains_a_smaller_student_on_the_one_trainer(tmp_path_facto
 def test_example_compress_config_is_valid() -> None:
     from kiln.deploy.spec import load_spec
 
-    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "compress_digits.yaml")
-    assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for name in ("compress_digits.yaml", "digits_mlp_int8.yaml"):
+        spec = load_spec(examples / name)
+        assert spec.quantize is not None and spec.quantize.engine == "onnxruntime" and spec.max_metric_drop == 0.01
+    assert kiln.api.load_task_config(examples / "digits_mlp_int8.yaml").model.hidden == [256, 128]  # the rest: a run config
+
+
+def test_distill_data_trains_the_student_on_unlabelled_rows(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from kiln.deploy.distill import SOFT, student_rows, with_teacher
+
+    source = cached_model("mlp", tmp_path_factory)
+    teacher = kiln.load(source)
+    unlabelled = frame_for("mlp").drop(columns=["y"]).sample(n=120, random_state=3)
+    unlabelled.to_csv(tmp_path / "unlabelled.csv", index=False)
+    rows = with_teacher(teacher, teacher.preprocessor.outputs, student_rows(teacher, str(tmp_path / "unlabelled.csv")))
+    assert len(rows) == 120 and set(rows.targets) == {"y", SOFT + "y"}
+    predicted = teacher.predict(unlabelled)["y_prediction"].astype(str).to_numpy()  # rows without labels: the teacher's prediction
+    assert (np.array(teacher.preprocessor.outputs[0].classes)[rows.targets["y"].long().numpy()] == predicted).all()
+    spec = {"distill": {"student": {"model": {"type": "mlp", "hidden": [4]}, "trainer": {"epochs": 2}}, "data": str(tmp_path / "unlabelled.csv")}}
+    report = compress(source, tmp_path / "d", spec, **FAST)
+    assert report["rows"][-1]["variant"] == "distilled student" and len(report["fine_tune_history"]) == 2
+    assert kiln.load(tmp_path / "d").config.model.hidden == [4]
+
+
+def test_compress_section_of_a_training_config(tmp_path: Path, capsys, monkeypatch) -> None:
+    import yaml
+
+    frame_for("mlp").to_csv(tmp_path / "mlp.csv", index=False)
+    config = {**CONFIGS["mlp"], "data": {"train": str(tmp_path / "mlp.csv"), "split": {"validation": 0.0, "test": 0.25, "seed": 1}},
+              "trainer": trainer(3), "compress": {"quantize": {"type": "dynamic"}, "max_metric_drop": 1.0,
+                                                   "measure": {"batch_sizes": [1, 64], "rows": 64, "repeats": 1}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    code, out, err = run_cli(capsys, monkeypatch, "train", tmp_path / "c.yaml", "-o", tmp_path / "run", "-q")
+    assert code == 0, err
+    assert "int8 dynamic" in out and f"compressed model: {tmp_path / 'run' / 'compressed'}" in out
+    assert isinstance(kiln.load(tmp_path / "run" / "compressed"), CompressedModel)
+    assert kiln.load(tmp_path / "run").config.model.hidden == [16, 8]  # the run's own model stays model/
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert html.count('<section id="compression">') == 1 and html.index("Compression") < html.index("<h2>Plots</h2>")
+    for column in ("size KiB", "non-zero parameters", "ms/row @1", "ms/row @64", "rows/s @64", "test accuracy", "test loss"):
+        assert column in html
+    assert (tmp_path / "run" / "compressed" / "report.html").is_file()  # `kiln compress` alone: a page with the table
+
+
+def test_bad_compress_section_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    import yaml
+
+    config = {**CONFIGS["mlp"], "data": {"train": str(tmp_path / "mlp.csv")}, "compress": {"prune": {"amount": 2}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    one_line_error(run_cli(capsys, monkeypatch, "train", tmp_path / "c.yaml", "-o", tmp_path / "run"), "compress.prune.amount")
+    assert not (tmp_path / "run").exists()

@@ -78,6 +78,19 @@ def test_streaming_training_equals_in_memory(tmp_path: Path) -> None:
     assert (tmp_path / "stream" / "model" / "stats.json").is_file()
 
 
+def test_a_train_file_above_stream_above_mb_streams_on_its_own(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    paths = files(tmp_path)
+    with caplog.at_level("WARNING", logger="kiln"):
+        auto = kiln.train(config(paths, False, stream_above_mb=0.001), output=tmp_path / "auto")
+    assert "above data.stream_above_mb" in caplog.text
+    assert '"streaming": true' in (tmp_path / "auto" / "data_report.json").read_text()
+    assert "streaming: true" in (tmp_path / "auto" / "config.yaml").read_text()  # what ran is what the run records
+    stream = kiln.train(config(paths, True), output=tmp_path / "stream")
+    assert auto.metrics["test"]["loss"] == pytest.approx(stream.metrics["test"]["loss"], abs=1e-7)
+    memory = kiln.train(config(paths, False, stream_above_mb=None), output=tmp_path / "memory")
+    assert "streaming" not in (tmp_path / "memory" / "data_report.json").read_text()
+
+
 def test_streaming_with_hash_split_and_shuffle_buffer(tmp_path: Path) -> None:
     path = tmp_path / "all.csv"
     frame(900, 5).to_csv(path, index=False)

@@ -124,3 +124,16 @@ def test_report_per_feature_metrics_and_missing_parts(tmp_path: Path) -> None:
     assert "0.7000" in html and "0.3750" in html and "n/a" in html
     assert "Missing image: missing.png" in html
     assert "Training history" not in html and "<h2>Data</h2>" not in html
+
+
+def test_add_section_goes_after_the_metrics_and_replaces_itself(tmp_path: Path, report_inputs: dict) -> None:
+    from kiln.evaluate.report import add_section, html_table
+
+    path = write_report(tmp_path / "run", **report_inputs)
+    add_section(path, "compression", "Compression", html_table(["variant", "size"], [["int8 <a>", 1.5]]))
+    add_section(path, "compression", "Compression", html_table(["variant", "size"], [["int8 again", 2.5]]))
+    html = path.read_text(encoding="utf-8")
+    assert html.count('<section id="compression">') == 1 and "int8 again" in html and "int8 &lt;a&gt;" not in html
+    assert html.index("<h2>Metrics</h2>") < html.index("<h2>Compression</h2>") < html.index("<h2>Plots</h2>")
+    page = add_section(tmp_path / "alone.html", "compression", "Compression", "<p>x</p>").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<p>x</p>" in page

@@ -3,6 +3,7 @@ and `kiln predict --runtime onnx` work, bad input is one line."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,17 @@ def test_bad_input_is_one_line(tmp_path_factory: pytest.TempPathFactory, tmp_pat
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     (tmp_path / "bad.preprocessing.json").write_text((Path(export_onnx(model_dir, tmp_path / "ok.onnx")).with_suffix(".preprocessing.json")).read_text())
     one_line_error(run_cli(capsys, monkeypatch, "predict", tmp_path / "bad.onnx", "x.csv", "--runtime", "onnx"), "not a readable ONNX file")
+
+
+def test_evaluate_with_the_onnx_runtime(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:
+    model_dir = cached_model("mlp", tmp_path_factory)
+    csv = tmp_path / "rows.csv"
+    frame_for("mlp").to_csv(csv, index=False)
+    path = export_onnx(model_dir, tmp_path / "m.onnx")
+    onnx_metrics, torch_metrics = kiln.load(path, runtime="onnx").evaluate(csv), kiln.load(model_dir).evaluate(csv)
+    assert onnx_metrics["accuracy"] == torch_metrics["accuracy"] and abs(onnx_metrics["loss"] - torch_metrics["loss"]) < 1e-5
+    code, _, err = run_cli(capsys, monkeypatch, "evaluate", tmp_path / "m.onnx", csv, "--runtime", "onnx", "-o", tmp_path / "e.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "e.json").read_text())["accuracy"] == torch_metrics["accuracy"]
+    one_line_error(run_cli(capsys, monkeypatch, "evaluate", model_dir, csv, "--runtime", "onnx"), "not an exported kiln ONNX model")
+    one_line_error(run_cli(capsys, monkeypatch, "evaluate", model_dir, csv, "--runtime", "tvm"), "--runtime", "tvm")

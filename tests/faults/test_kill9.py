@@ -1,7 +1,7 @@
 """kill -9 at random moments of `kiln train` (supervised, GPT) and `kiln pretrain` (masked LM), then
 `--resume` (killed again at random, several times): the final weights and metrics are bit-identical
-to an uninterrupted run. Slow: `make test-slow`. (kill -9 of `kiln tune` and of 2-worker runs belong
-to features not on this branch.)"""
+to an uninterrupted run. Slow: `make test-slow`. kill -9 of `kiln tune` is tested in tests/tune/test_resume.py,
+of 2-worker runs in tests/training/test_distributed.py and test_ray_backend.py."""
 
 from __future__ import annotations
 

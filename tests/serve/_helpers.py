@@ -59,7 +59,10 @@ def running_server(app, timeout: float = 20.0):
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    from kiln.serve.protocol import uvicorn_options
+
+    options = uvicorn_options(app.state.kiln.settings.timeout_s) if hasattr(app.state, "kiln") else {}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -63,6 +63,26 @@ def test_a_client_stalled_mid_body_gets_408_within_the_timeout(run_dir):
         assert head.startswith(b"HTTP/1.1 408") and time.monotonic() - start < 8
 
 
+def test_a_client_stalled_mid_headers_gets_408_and_others_are_served(run_dir):
+    app = create_app({"tab": run_dir}, settings=ServeSettings(timeout_s=1.0))
+    with running_server(app) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /v1/models/tab/predict HTTP/1.1\r\nHost: x\r\nContent-Ty")  # and then nothing
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("POST", "/v1/models/tab/predict", body=GOOD, headers={"content-type": "application/json"})
+            answer = conn.getresponse()
+            assert answer.status == 200  # the stalled client holds nobody up
+            answer.read()
+            time.sleep(1.5)  # past the deadline: an idle keep-alive connection is closed too
+            with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):  # closed without a spurious 408
+                conn.request("POST", "/v1/models/tab/predict", body=GOOD, headers={"content-type": "application/json"})
+                conn.getresponse()
+            start = time.monotonic()
+            head = slow.recv(100)
+        assert head.startswith(b"HTTP/1.1 408") and time.monotonic() - start < 5
+
+
 @pytest.mark.parametrize(("flag", "value", "fact"), [("--port", "70000", "--port"), ("--max-body-bytes", "-1", "--max-body-bytes"),
                                                      ("--poll-s", "0", "--poll-s"), ("--workers", "0", "--workers")])
 def test_serve_flags_out_of_range(capsys, monkeypatch, run_dir, flag, value, fact):

@@ -18,6 +18,14 @@ from kiln.features.base import is_missing
 SPLITS = ("train", "validation", "test")
 
 
+def size_mb(path: str | Path) -> float:
+    """On-disk size of a file, or of every file under a directory, in MiB (0 when it does not exist)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    return path.stat().st_size / 2**20 if path.is_file() else 0.0
+
+
 def open_dataset(path: str | Path) -> Any:
     """A pyarrow dataset over a Parquet file or directory, or a CSV/TSV file."""
     import pyarrow.dataset as ds

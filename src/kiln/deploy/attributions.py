@@ -4,7 +4,7 @@ Each input is attributed where it enters the network as a vector: numeric, binar
 (spectrogram) inputs at the input itself, category inputs at their one-hot/embedding encoding, text at the token embeddings
 (per token, summed over the embedding). Baselines: the training mean for numeric, binary and image
 inputs, the most frequent category, and padding embeddings (zeros) for text, with each row's own
-length kept; an audio baseline is the mean spectrogram under the row's own frame mask (row 0). The explained score is the logit of the predicted class (classification) or the
+length kept (text read by a Hugging Face encoder: each word replaced by [MASK], see hf_text_baselines); an audio baseline is the mean spectrogram under the row's own frame mask (row 0). The explained score is the logit of the predicted class (classification) or the
 prediction itself (regression). Completeness: the attributions of a row sum to score(row) −
 score(baseline path start); `completeness_error` is the relative gap."""
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from kiln.data.preprocessor import TensorData
 from kiln.errors import KilnError
+from kiln.hf.encoder import HFTextEncoder
 
 FLOAT_INPUTS = ("numeric", "binary", "image", "audio")
 
@@ -61,6 +62,8 @@ def attribution_layers(probed: ProbedNet, features: list[Any]) -> list[nn.Module
             layers.append(encoder)
         elif feature.type == "text" and isinstance(getattr(encoder, "embedding", None), nn.Embedding):
             layers.append(encoder.embedding)
+        elif feature.type == "text" and isinstance(encoder, HFTextEncoder):
+            layers.append(encoder.backbone.get_input_embeddings())  # word embeddings (before positions and LayerNorm)
         else:
             raise KilnError(f"cannot explain input '{feature.name}' ({feature.type}) of model type {type(encoder).__name__}")
     return layers
@@ -89,6 +92,25 @@ def keep_audio_masks(features: list[Any], base: tuple[torch.Tensor, ...], inputs
         if feature.type == "audio":
             mask = inputs[i][:, :, :1, :]
             out[i] = torch.cat([mask, base[i][:, :, 1:, :] * mask], dim=2)
+    return tuple(out)
+
+
+def hf_text_baselines(probed: ProbedNet, features: list[Any], base: tuple[torch.Tensor, ...],
+                      inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """A Hugging Face encoder derives its attention mask from the ids, so its text baseline is each row
+    itself with every token that is neither padding nor special ([CLS], [SEP]) replaced by the
+    tokenizer's [MASK] (else [UNK]) id: same length and mask, no words."""
+    out = list(base)
+    for i, feature in enumerate(features):
+        if feature.type != "text" or not isinstance(probed.net.encoders[i], HFTextEncoder):
+            continue
+        backend = feature.tokenizer.backend
+        neutral = next((backend.token_to_id(t) for t in ("[MASK]", "<mask>", "[UNK]", "<unk>") if backend.token_to_id(t) is not None), None)
+        if neutral is None:
+            raise KilnError(f"cannot explain input '{feature.name}': its tokenizer has no [MASK] or [UNK] token for a baseline")
+        keep = torch.tensor(sorted({int(feature.tokenizer.pad_id)} | {int(k) for k, t in backend.get_added_tokens_decoder().items() if t.special}))
+        ids = inputs[i]
+        out[i] = torch.where(torch.isin(ids, keep), ids, torch.full_like(ids, neutral))
     return tuple(out)
 
 
@@ -126,6 +148,7 @@ def integrated_gradients(net: nn.Module, features: list[Any], output: Any, data:
     layers = attribution_layers(probed, features)
     inputs = tuple(data.inputs[n] for n in names)
     base = keep_audio_masks(features, baselines(features, reference, len(data)), inputs)
+    base = hf_text_baselines(probed, features, base, inputs)
     with torch.no_grad():
         logits = probed(*inputs)
     target = logits.argmax(1) if logits.shape[1] > 1 else torch.zeros(len(data), dtype=torch.int64)

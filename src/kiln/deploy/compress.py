@@ -7,6 +7,7 @@ With `quantize.engine: onnxruntime` the directory also holds the int8 `model.onn
 from __future__ import annotations
 
 import copy
+from html import escape as html_escape
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from kiln.errors import KilnError
 from kiln.io import write_json, write_text
 
 REPORT = "compression.json"
+COMPRESSED = "compressed"  # beside a run's model/ when the training config has a `compress:` section
 ORT_OPS = {"linear": ["MatMul", "Gemm"], "lstm": ["LSTM"], "gru": ["GRU"], "embedding": ["Gather"]}
 
 
@@ -118,12 +120,13 @@ def compress(
     spec: CompressSpec | dict[str, Any] | str | Path | None = None,
     data: Any = None,
     progress: bool | str = False,
-    batch_sizes: Sequence[int] = measure.BATCH_SIZES,
-    timing_rows: int = 2048,
-    timing_repeats: int = 7,
+    batch_sizes: Sequence[int] | None = None,
+    timing_rows: int | None = None,
+    timing_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Compress the model at SOURCE into OUTPUT; returns the report (also OUTPUT/compression.json).
-    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`."""
+    Latency: about `timing_rows` rows per batch size and variant, median of `timing_repeats`
+    (default: the spec's `measure:`)."""
     from kiln.deploy.export import onnx_bytes, sidecar, preprocessing_meta, session
     from kiln.deploy.onnx_model import OnnxModel
 
@@ -200,13 +203,16 @@ def compress(
             ) if part)
             variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
                                             (staged / WEIGHTS).stat().st_size, counts))
-        rows = measure.rows(variants, test, batch_sizes, timing_rows, timing_repeats)
+        timing = spec.measure
+        rows = measure.rows(variants, test, batch_sizes or timing.batch_sizes, timing_rows or timing.rows,
+                            timing_repeats or timing.repeats)
         after = rows[-1]
         report = {"spec": spec.model_dump(), "test_rows": len(test), "rows": rows, "table": measure.table_lines(rows),
                   "fine_tune_history": history, "output": str(output)}
         refuse_if_worse(rows[0], after, spec.max_metric_drop)
         write_json(staged / REPORT, report)
         write_text(staged / "compression.md", "\n".join(report["table"]) + "\n")
+        add_report_section(staged / "report.html", report)
         if output.exists():
             output.rmdir()
         staged.rename(output)
@@ -215,8 +221,9 @@ def compress(
 
 def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
                     progress: bool | str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train the student by distillation (and, if asked, the same student on hard labels only, same seed)."""
-    from kiln.deploy.distill import train_student
+    """Train the student by distillation, on `distill.data` when given, else on the teacher's training split
+    (and, if asked, the same student on the training split's hard labels only, same seed)."""
+    from kiln.deploy.distill import student_rows, train_student
 
     d = spec.distill
     assert d is not None
@@ -224,7 +231,8 @@ def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
         teacher = load_supervised(d.teacher)
     if "train" not in frames:
         raise KilnError("compress.distill needs the teacher's training split; it cannot come from --data alone")
-    student = train_student(teacher, d.student.model, frames, d.temperature, d.alpha, d.student.trainer, progress)
+    rows = student_rows(teacher, d.data) if d.data is not None else None
+    student = train_student(teacher, d.student.model, frames, d.temperature, d.alpha, d.student.trainer, progress, rows)
     extra = []
     if d.compare_hard_labels:
         plain = train_student(teacher, d.student.model, frames, d.temperature, 1.0, d.student.trainer, progress)
@@ -236,6 +244,30 @@ def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
 
 def _state_bytes(net: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in net.state_dict().values())
+
+
+def add_report_section(path: Path, report: dict[str, Any]) -> Path:
+    """The before/after table as the "Compression" section of the report at `path` (made when missing)."""
+    from kiln.evaluate.report import add_section, html_table
+
+    header, cells = measure.report_table(report["rows"])
+    note = (f"Test split: {report['test_rows']} rows. Latency: CPU, one thread, per row, median of repeats with the "
+            f"variants timed in turn; throughput at batch {report['rows'][0]['throughput_batch']}. "
+            f"Compressed model: {report['output']} (also compression.json, compression.md).")
+    return add_section(path, "compression", "Compression", f'<p class="note">{html_escape(note)}</p>\n' + html_table(header, cells),
+                       title="kiln compression report")
+
+
+def compress_run(run_dir: str | Path, spec: CompressSpec | dict[str, Any], progress: bool | str = False) -> dict[str, Any]:
+    """After `kiln train` with a `compress:` section: RUN/model → RUN/compressed, and the table in RUN/report.html."""
+    run_dir = Path(run_dir)
+    target = run_dir / COMPRESSED
+    try:
+        report = compress(run_dir / "model", target, spec, progress=progress)
+    except KilnError as exc:
+        raise KilnError(f"the trained model is in {run_dir / 'model'}, but {exc}") from None
+    add_report_section(run_dir / "report.html", report)
+    return report
 
 
 def refuse_if_worse(before: dict[str, Any], after: dict[str, Any], limit: float | None) -> None:

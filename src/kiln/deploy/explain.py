@@ -75,7 +75,8 @@ def explain_rows(model: Any, frame: pd.DataFrame, reference: Any = None, steps: 
             if feature.type == "text":
                 ids = data.inputs[feature.name][row]
                 per_token = attr.sum(-1)
-                entry["tokens"][feature.name] = [[feature.vocab[int(i)], float(s)] for i, s in zip(ids, per_token) if int(i) != 0]
+                entry["tokens"][feature.name] = [[feature.vocab[int(i)], float(s)] for i, s in zip(ids, per_token)
+                                                if int(i) != getattr(feature.tokenizer, "pad_id", 0)]
             elif feature.type == "image":
                 entry["saliency"][feature.name] = attr.abs().sum(0).tolist()
             elif feature.type == "audio":  # (bins, frames): the spectrogram rows below the frame mask, low bins at the bottom

@@ -106,3 +106,17 @@ def table_lines(rows: list[dict[str, Any]]) -> list[str]:
                  f"{r['throughput_rows_per_s']:,.0f}", f"{r['value']:.4f}", f"{r['value'] - base['value']:+.4f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def report_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(header, cells) of the table in report.html: the figures above plus every scalar test metric."""
+    base = rows[0]
+    sizes = list(base["latency_ms_per_row"])
+    metrics = list(dict.fromkeys(name for r in rows for name in r["metrics"]))
+    header = ["variant", "size KiB", "size ×", "parameters", "non-zero parameters", *[f"ms/row @{b}" for b in sizes],
+              *[f"speed-up @{b}" for b in sizes], f"rows/s @{base['throughput_batch']}", *[f"test {m}" for m in metrics]]
+    cells = [[r["variant"], f"{r['size_bytes'] / 1024:.1f}", f"{r['size_bytes'] / base['size_bytes']:.2f}", r["parameters"],
+              r["nonzero_parameters"], *[r["latency_ms_per_row"][b] for b in sizes],
+              *[f"{base['latency_ms_per_row'][b] / r['latency_ms_per_row'][b]:.2f}×" for b in sizes],
+              round(r["throughput_rows_per_s"]), *[r["metrics"].get(m) for m in metrics]] for r in rows]
+    return header, cells

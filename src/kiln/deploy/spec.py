@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from kiln.config import Section, read_yaml, validate
+from kiln.config import Section, read_yaml, register_section, validate_section
 from kiln.errors import KilnError
 
 
@@ -34,9 +34,16 @@ class StudentSpec(Section):
 class DistillSpec(Section):
     student: StudentSpec
     teacher: str | None = None  # default: the model being compressed
+    data: str | None = None  # the student's training rows (labels optional; default: the teacher's training split)
     temperature: float = Field(4.0, gt=0.0, le=100.0)
     alpha: float = Field(0.5, ge=0.0, le=1.0)  # weight of the hard-label loss
     compare_hard_labels: bool = False  # also train the same student on hard labels only (same seed), as a table row
+
+
+class MeasureSpec(Section):
+    batch_sizes: list[Annotated[int, Field(ge=1, le=65_536)]] = Field([1, 64], min_length=1)  # latency per row at these batch sizes
+    rows: int = Field(2048, ge=1)  # about this many rows per batch size and variant, per repeat
+    repeats: int = Field(7, ge=1, le=100)  # the median of the repeats is kept
 
 
 class CompressSpec(Section):
@@ -44,10 +51,10 @@ class CompressSpec(Section):
     quantize: QuantizeSpec | None = None
     prune: PruneSpec | None = None
     max_metric_drop: float | None = Field(None, ge=0.0)  # refuse when the test metric drops more than this
+    measure: MeasureSpec = MeasureSpec()  # how the before/after latencies are timed
 
 
-class CompressFile(Section):
-    compress: CompressSpec
+register_section("compress", CompressSpec)  # a training config may carry it: `kiln train` then compresses its model
 
 
 def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: Any) -> CompressSpec:
@@ -70,7 +77,7 @@ def load_spec(source: str | Path | dict[str, Any] | CompressSpec | None, **cli: 
             raw[section] = {**(raw.get(section) or {}), field: value}
         else:
             raw[section] = value
-    spec = validate(CompressFile, {"compress": raw}).compress
+    spec: CompressSpec = validate_section("compress", raw)
     if spec.quantize is None and spec.prune is None and spec.distill is None:
         raise KilnError("nothing to do: give compress.quantize, compress.prune and/or compress.distill (or --quantize / --prune)")
     return spec

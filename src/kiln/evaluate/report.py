@@ -45,6 +45,11 @@ def _cell(value: Any) -> str:
     return f"<td{cls}>{_e(format_value(value))}</td>"
 
 
+def html_table(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:
+    """An HTML table; numbers right-aligned and formatted like the metrics."""
+    return _table(header, rows)
+
+
 def _table(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
@@ -141,6 +146,40 @@ def _config_section(config: Mapping[str, Any]) -> str:
     return f"<h2>Config</h2>\n<pre>{_e(_config_text(config))}</pre>"
 
 
+def _page(title: str, meta: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
+        f'<body><main><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p>\n{body}\n</main></body></html>\n'
+    )
+
+
+def _section(key: str, heading: str, body: str) -> str:
+    return f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>\n{body}\n</section><!-- /{_e(key)} -->'
+
+
+def add_section(path: Path, key: str, heading: str, body: str, title: str = "kiln report") -> Path:
+    """Put a section (HTML `body` under `heading`) into the report at `path`, after its metrics; a section
+    with the same `key` is replaced; a missing report becomes a page holding just this section."""
+    path = Path(path)
+    block = _section(key, heading, body)
+    if not path.is_file():
+        html = _page(title, f"generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", block)
+    else:
+        html = path.read_text(encoding="utf-8")
+        start, end = html.find(f'<section id="{_e(key)}">'), html.find(f"<!-- /{_e(key)} -->")
+        if start >= 0 and end > start:
+            html = html[:start] + block + html[end + len(f"<!-- /{_e(key)} -->"):]
+        else:
+            anchor = next((i for i in (html.find("<h2>Plots</h2>"), html.find("<h2>Training history</h2>"),
+                                       html.find("</main>")) if i >= 0), len(html))
+            html = html[:anchor] + block + "\n" + html[anchor:]
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return path
+
+
 def render_report(
     metrics: dict,
     history: pd.DataFrame | None,
@@ -160,13 +199,7 @@ def render_report(
         _data_section(data_report),
         _config_section(config),
     ]
-    body = "\n".join(s for s in sections if s)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n"
-        f'<body><main><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p>\n{body}\n</main></body></html>\n'
-    )
+    return _page(title, meta, "\n".join(s for s in sections if s))
 
 
 def write_report(

@@ -20,7 +20,7 @@ _DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("kiln_deferr
 def deferred_plots() -> Iterator[list[Callable[[], None]]]:
     """Runs inside write model/, metrics.json, data_report.json and history.csv as usual, but their plots
     and report.html only when the callable appended to the yielded list is called (kiln tune writes
-    them for the trials that improve on the best so far, not for every trial)."""
+    them for its best trial only, when the search ends)."""
     pending: list[Callable[[], None]] = []
     token = _DEFERRED.set(pending)
     try:

@@ -11,6 +11,7 @@ from kiln.config import Section, expand_path, validate
 from kiln.features.tokenizers import TokenizerConfig
 from kiln.models.gpt import GPTConfig
 from kiln.training.config import IterationTrainerConfig
+from kiln.training.distributed import BackendConfig
 
 TASK = "language_modeling"
 
@@ -32,6 +33,7 @@ class LMConfig(Section):
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: GPTConfig = GPTConfig()
     trainer: IterationTrainerConfig = IterationTrainerConfig()
+    backend: BackendConfig = BackendConfig()  # local | torchrun | ray data parallelism (docs/scale-out.md)
 
 
 def load_lm_config(source: Any) -> LMConfig:

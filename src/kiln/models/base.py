@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -155,6 +156,14 @@ class Network(nn.Module):
         encoded = [enc(inputs[name]) for name, enc in zip(self.input_names, self.encoders)]
         hidden = self.trunk(torch.cat(encoded, dim=-1) if len(encoded) > 1 else encoded[0])
         return {name: head(hidden) for name, head in zip(self.output_names, self.heads)}
+
+    def with_encoders(self, replace: dict[str, nn.Module]) -> "Network":
+        """A network sharing this one's trunk, heads and other encoders, with the inputs named in
+        `replace` encoded by the given modules instead (e.g. a frozen encoder's cached vectors)."""
+        view = copy.copy(self)
+        view._modules = dict(self._modules)
+        view.encoders = nn.ModuleList(replace.get(n, e) for n, e in zip(self.input_names, self.encoders))
+        return view
 
 
 def build_encoder(model: ModelType, cfg: ModelConfig, feature: Feature) -> nn.Module:

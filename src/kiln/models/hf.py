@@ -38,6 +38,7 @@ class HFConfig(ModelConfig):
     init: Literal["default"] = "default"  # pre-trained weights are never re-initialised
     adapter: LoraConfig | None = None
     _architecture: dict[str, Any] | None = PrivateAttr(default=None)  # set when a saved full model loads
+    _frozen: bool = PrivateAttr(default=False)  # trainer.freeze: [encoder]: train the head on cached pooled vectors
 
     @field_validator("path")
     @classmethod
@@ -64,6 +65,11 @@ class HF(ModelType):
         if feature.tokenizer_path not in (None, config.model.path):
             raise ValueError(f"input_features[{i}].tokenizer_path must be the checkpoint, model.path ({config.model.path})")
         feature.tokenizer, feature.tokenizer_path = "pretrained", config.model.path
+        frozen = "encoder" in getattr(config.trainer, "freeze", ())
+        if frozen and config.model.adapter is not None:
+            raise ValueError("trainer.freeze: [encoder] trains only the head, a LoRA adapter trains the encoder: "
+                             "remove one of trainer.freeze: [encoder] and model.adapter")
+        config.model._frozen = frozen
 
     def check(self, inputs: Sequence[Feature]) -> None:
         require(inputs, "text", self.name)
@@ -73,23 +79,25 @@ class HF(ModelType):
 
     def save_extras(self, cfg: HFConfig, net: nn.Module) -> dict[str, Any]:
         encoder = _encoder(net)
-        if cfg.adapter is not None:
+        if encoder.saved is not None:  # a LoRA adapter or a frozen encoder: the base stays in its checkpoint
             return {BASE: encoder.base}
         return {ARCHITECTURE: encoder.backbone.config.to_dict()}
 
     def load_extras(self, cfg: HFConfig, meta: dict[str, Any], path: Path) -> None:
-        if cfg.adapter is None:
+        cfg._frozen = cfg.adapter is None and BASE in meta  # how it was saved decides how it loads
+        if cfg.adapter is None and not cfg._frozen:
             cfg._architecture = meta.get(ARCHITECTURE)  # a full model loads without its base checkpoint
             return
+        kind, held = ("LoRA model", "adapter and head") if cfg.adapter is not None else ("frozen-encoder model", "head")
         base = meta.get(BASE) or {}
         root = Path(base.get("path") or cfg.path)
         if not root.is_dir() or not weight_files(root):
-            raise KilnError(f"the base checkpoint of the LoRA model {path} is missing: {root} (the model holds only "
-                            f"adapter and head weights; restore the checkpoint there)")
+            raise KilnError(f"the base checkpoint of the {kind} {path} is missing: {root} (the model holds only "
+                            f"{held} weights; restore the checkpoint there)")
         found, recorded = weights_sha256(root), base.get("sha256") or {}
         if found != recorded:
             changed = sorted(k for k in {*found, *recorded} if found.get(k) != recorded.get(k))
-            raise KilnError(f"the base checkpoint of the LoRA model {path} has changed: {root} ({', '.join(changed)} "
+            raise KilnError(f"the base checkpoint of the {kind} {path} has changed: {root} ({', '.join(changed)} "
                             f"differ from the sha256 recorded at training); restore the original checkpoint, or retrain")
 
 

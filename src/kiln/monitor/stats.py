@@ -92,7 +92,8 @@ def column_stats(series: pd.Series, kind: str, rng: np.random.Generator) -> dict
     return out
 
 
-def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0, predict: Any = None) -> dict[str, Any]:
+    """Input and prediction statistics of the training split; `predict(rows)` defaults to model.predict."""
     rng = np.random.default_rng(seed)
     features: dict[str, Any] = {}
     for f in model.config.input_features:
@@ -100,7 +101,7 @@ def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0) -> dict[str, 
         if kind is not None and f.name in frame.columns:
             features[f.name] = {"type": f.type, **column_stats(frame[f.name], kind, rng)}
     sample = frame if len(frame) <= 2000 else frame.sample(2000, random_state=seed)
-    preds = model.predict(sample)
+    preds = (predict or model.predict)(sample)
     predictions: dict[str, Any] = {}
     for f in model.config.output_features:
         col = f"{f.name}_prediction"
@@ -111,11 +112,11 @@ def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0) -> dict[str, 
             "features": features, "predictions": predictions}
 
 
-def write_training_stats(model_dir: str | Path, model: Any, frame: pd.DataFrame) -> Path | None:
+def write_training_stats(model_dir: str | Path, model: Any, frame: pd.DataFrame, predict: Any = None) -> Path | None:
     """Write `stats.json` into a model directory; a failure is a warning, never a failed training run."""
 
     try:
-        return write_json(Path(model_dir) / STATS_FILE, training_stats(model, frame))
+        return write_json(Path(model_dir) / STATS_FILE, training_stats(model, frame, predict=predict))
     except Exception as exc:  # noqa: BLE001
         log.warning("training statistics for monitoring were not written: %s", exc)
         return None

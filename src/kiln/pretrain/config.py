@@ -11,6 +11,7 @@ from kiln.config import Section, expand_path, validate
 from kiln.features.tokenizers import TokenizerConfig
 from kiln.models.transformer import TransformerEncoderConfig
 from kiln.training.config import IterationTrainerConfig
+from kiln.training.distributed import BackendConfig
 
 TASK = "pretraining"
 
@@ -62,6 +63,7 @@ class PretrainConfig(Section):
     model: TransformerEncoderConfig = TransformerEncoderConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     trainer: PretrainTrainerConfig = PretrainTrainerConfig()
+    backend: BackendConfig = BackendConfig()  # local | torchrun | ray data parallelism (docs/scale-out.md)
 
 
 def load_pretrain_config(source: Any) -> PretrainConfig:

@@ -10,6 +10,7 @@ from typing import Any
 
 from kiln.errors import KilnError
 from kiln.serve.app import create_app
+from kiln.serve.protocol import uvicorn_options
 from kiln.serve.settings import ServeSettings
 
 _ENV = "KILN_SERVE_SPEC"
@@ -27,7 +28,9 @@ def app_from_env() -> Any:
     for key in ("api_keys", "sample_db", "runs_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
-    return create_app(spec["models"] or None, spec["registry"], ServeSettings(**raw))
+    settings = ServeSettings(**raw)
+    uvicorn_options(settings.timeout_s)  # this worker process's header deadline
+    return create_app(spec["models"] or None, spec["registry"], settings)
 
 
 def serve(models: list[str | Path], registry: str | Path | None = None, settings: ServeSettings | None = None,
@@ -41,10 +44,10 @@ def serve(models: list[str | Path], registry: str | Path | None = None, settings
     # Build once in this process: input errors (bad paths, key file, registry) surface as one line here.
     app = create_app([str(m) for m in models] or None, registry, settings)
     app.state.kiln.preload()  # every model loads before uvicorn starts: a broken one is one line, exit 2
-    grace = settings.timeout_s + 5.0
+    options = uvicorn_options(settings.timeout_s)
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace, access_log=access_log)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, **options)
         return
     os.environ[_ENV] = _spec([str(Path(m).resolve()) for m in models], str(Path(registry).resolve()) if registry else None, settings)
     uvicorn.run("kiln.serve.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, timeout_graceful_shutdown=grace, access_log=access_log)
+                log_level=log_level, access_log=access_log, **options)

@@ -55,13 +55,16 @@ class Model(TrainedModel):
         frame = self._folder_table(Path(data)) if folder else as_frame(data)  # type: ignore[arg-type]
         if frame.empty:
             raise KilnError(f"prediction data is empty (0 rows{', no .wav/.flac/.ogg files in ' + str(data) if folder else ''})")
-        logits = self._logits(self.preprocessor.transform(frame, targets=False, where="prediction data"))
+        predictions = self.predict_tensors(self.preprocessor.transform(frame, targets=False, where="prediction data"), frame.index)
+        return pd.concat([frame, predictions], axis=1) if folder else predictions
+
+    def predict_tensors(self, data: TensorData, index: pd.Index) -> pd.DataFrame:
+        """Predictions (and class probabilities) for rows already encoded by the preprocessing."""
+        logits = self._logits(data)
         columns: dict[str, Any] = {}
-        if folder:
-            columns.update(frame)
         for feature in self.preprocessor.outputs:
             columns.update(feature.decode(logits[feature.name]))
-        return pd.DataFrame(columns, index=frame.index)
+        return pd.DataFrame(columns, index=index)
 
     def _folder_table(self, folder: Path) -> pd.DataFrame:
         from kiln.features.audio_io import folder_table

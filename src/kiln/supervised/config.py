@@ -40,6 +40,7 @@ class DataConfig(Section):
     sample: float | None = Field(None, gt=0.0, le=1.0)  # keep this fraction of the training file (stratified, seeded)
     shuffle: bool = True  # reshuffle the training rows every epoch (seeded; streaming: within shuffle_buffer rows)
     streaming: bool = False  # read Parquet/CSV in chunks, never the whole table in memory (docs/scale-out.md)
+    stream_above_mb: float | None = Field(1024.0, gt=0)  # a train file (or Parquet directory) larger than this streams on its own; null: never
     chunk_rows: int = Field(65_536, ge=1)  # streaming: rows per read
     shuffle_buffer: int = Field(100_000, ge=1)  # streaming: rows mixed by the bounded shuffle buffer
 

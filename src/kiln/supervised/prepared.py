@@ -4,7 +4,7 @@ outside the data sections (e.g. the trials of a hyperparameter search): `kiln.tr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -33,6 +33,7 @@ class PreparedData:
     preprocessor: Preprocessor
     tensors: dict[str, TensorData]
     source: Any = None  # pre-trained encoder weights (model.pretrained), copied into each new network
+    pooled: dict[str, Any] = field(default_factory=dict)  # a frozen encoder's pooled vectors, by cache key (supervised/frozen.py)
 
     @property
     def has_validation(self) -> bool:

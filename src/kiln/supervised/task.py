@@ -3,6 +3,7 @@ in epochs over its tensors on kiln's one Trainer; k-fold cross-validation on the
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -16,19 +17,19 @@ import torch
 from kiln.data import as_frame, clean_frame, kfold_indices, three_way_split
 from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import column_split, split_indices
-from kiln.data.streaming import StreamingTable
+from kiln.data.streaming import StreamingTable, size_mb
 from kiln.errors import KilnError
 from kiln.features import Feature
-from kiln.io import read_json
 from kiln.models import build_network
 from kiln.monitor.stats import write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
+from kiln.supervised.frozen import CACHE_DIR, cache_frozen
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.supervised.prepared import PreparedData, data_key
-from kiln.training import Run, Trainer
-from kiln.training.distributed import all_sum, in_worker, is_main, launch, shard_rows
+from kiln.training import Run, Trainer, load_run
+from kiln.training.distributed import all_sum, in_worker, is_main, launch_run, shard_rows
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
@@ -201,6 +202,8 @@ def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if data is None:
+        stream_if_large(config)
     frames, report = load_splits(config, data)
     pre, source = fit_preprocessor(config, frames["train"])
     tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
@@ -213,6 +216,18 @@ def prepared_key(config: Any) -> str:
 
 
 # -- train ------------------------------------------------------------------------------------
+def stream_if_large(config: SupervisedConfig) -> None:
+    """Switch to data.streaming when the training file is larger than data.stream_above_mb (logged once)."""
+    cfg = config.data
+    if cfg.streaming or cfg.stream_above_mb is None or cfg.sample is not None or not cfg.train or cfg.train.startswith("sklearn:"):
+        return
+    size = size_mb(cfg.train)
+    if size > cfg.stream_above_mb:
+        cfg.streaming = True
+        logging.getLogger("kiln").warning("data.train is %.0f MiB, above data.stream_above_mb (%g): streaming it "
+                                          "(data.streaming: true) instead of reading it into memory", size, cfg.stream_above_mb)
+
+
 def _from_model(config: SupervisedConfig, model_dir: str | Path) -> tuple[SupervisedConfig, Model]:
     """Continue training a saved model: its features, preprocessing and network; this config's trainer."""
     base = Model.load(model_dir)
@@ -236,6 +251,8 @@ def train(
     config = resolve_pretrained(load_supervised_config(config))
     if isinstance(data, (str, Path)):
         config.data.train, data = str(data), None
+    if data is None:
+        stream_if_large(config)
     if config.backend.type != "local" and not in_worker():
         return _train_data_parallel(config, data, output, resume, from_model, progress, callbacks)
     main = is_main()
@@ -276,52 +293,47 @@ def train(
     else:
         tensors = prepared.tensors if prepared is not None else \
             {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
-        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
     model = Model(config, pre, net)
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
         if saved is None:
             model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
-    trainer = Trainer(net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
+    frozen = None if streaming else cache_frozen(config, net, tensors, device, run.dir / CACHE_DIR if main else None,
+                                                   prepared.pooled if prepared is not None else None)
+    if not streaming:
+        if frozen is not None:  # a frozen encoder ran once per row: train the trunk and heads on its pooled vectors
+            tensors, report["frozen_encoder"] = frozen.tensors, frozen.report
+        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
+    trainer = Trainer(frozen.net if frozen else net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
-    model.net = trainer.net
+    model.net = net.to(device) if frozen else trainer.net
     if not main:
         return model
+    scorer = Model(config, pre, trainer.net)  # the network trained on what `tensors` hold (cached vectors or not)
     if streaming:
         model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
     else:
-        model.metrics = {split: model.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
+        model.metrics = {split: scorer.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round
     if trainer.world > 1:
         report["backend"] = {"type": config.backend.type, "workers": trainer.world}
     run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
-    write_training_stats(run.model_dir, model, frames["train"])  # reference for drift monitoring
+    cached = (lambda rows: scorer.predict_tensors(tensors["train"].take(torch.from_numpy(rows.index.to_numpy().copy())), rows.index)) \
+        if frozen else None  # the cached training rows, not a second pass through the encoder
+    write_training_stats(run.model_dir, model, frames["train"], cached)  # reference for drift monitoring
     return model
 
 
 def _train_data_parallel(config: SupervisedConfig, data: DataArg, output: str | Path | None, resume: str | Path | None,
                          from_model: str | Path | None, progress: bool | str, callbacks: Sequence[Any]) -> Model:
     """Run `train` on every worker of `config.backend` (rank 0 writes the run directory), then load its result."""
-    if callbacks:
-        raise KilnError(f"callbacks= run in the training process and are not supported with backend.type "
-                        f"{config.backend.type}; use backend.type local")
-    run = Run(config, output, resume, config.output_features[0].name, load_supervised_config)  # checks a resume first
-    run_dir = run.dir.resolve()
-    for field in ("train", "validation", "test"):  # workers may start in another directory (Ray)
-        value = getattr(config.data, field)
-        if value and not value.startswith("sklearn:") and Path(value).exists():
-            setattr(config.data, field, str(Path(value).resolve()))
-    where = {"resume": str(run_dir)} if resume is not None else {"output": str(run_dir)}
-    launch(config.backend, _worker_train, (config, data, where, from_model, progress))
-    model = Model.load(run_dir)
-    model.run_dir = run_dir
-    model.metrics = read_json(run_dir / "metrics.json")
-    model.history = pd.read_csv(run_dir / "history.csv").to_dict("records")
-    return model
+    run_dir = Run(config, output, resume, config.output_features[0].name, load_supervised_config).dir.resolve()  # checks a resume first
+    launch_run(config, run_dir, resume is not None, _worker_train, (data, from_model, progress), callbacks)
+    return load_run(Model, run_dir)
 
 
-def _worker_train(config: SupervisedConfig, data: DataArg, where: dict[str, str], from_model: str | Path | None,
+def _worker_train(config: SupervisedConfig, where: dict[str, str], data: DataArg, from_model: str | Path | None,
                   progress: bool | str) -> None:
     """One data-parallel worker (kiln.training.distributed.launch): the local training path."""
     train(config, data, output=where.get("output"), resume=where.get("resume"), from_model=from_model, progress=progress)
@@ -367,10 +379,13 @@ def cross_validate(config: Any, folds: int = 5, data: DataArg = None, progress: 
                                 config.data.split.seed + k, label, group=group)
         pre, net = fresh(config, parts["train"])
         tensors = {n: pre.transform(f) for n, f in parts.items()}
-        trainer = Trainer(net, config.trainer, device, progress=progress)
+        tensors["held"] = pre.transform(frame.iloc[held_idx], where=f"fold {k + 1}")
+        frozen = cache_frozen(config, net, tensors, device)
+        tensors = frozen.tensors if frozen else tensors
+        trainer = Trainer(frozen.net if frozen else net, config.trainer, device, progress=progress)
         trainer.fit(TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer))
         model = Model(config, pre, trainer.net)
-        scores.append(_flat(model.metrics_for(pre.transform(frame.iloc[held_idx], where=f"fold {k + 1}"))))
+        scores.append(_flat(model.metrics_for(tensors["held"])))
     table = pd.DataFrame(scores)
     return {
         "folds": folds,

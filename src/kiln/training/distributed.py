@@ -127,6 +127,36 @@ def _first_error(errors: str) -> str | None:
     return messages[0].read_text() if messages else None
 
 
+def absolute_data_paths(data: Any) -> None:
+    """Workers may start in another directory (Ray): make the data section's existing file paths absolute."""
+    def absolute(value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith("sklearn:") and Path(value).exists():
+            return str(Path(value).resolve())
+        return value
+
+    for name, value in data:
+        setattr(data, name, [absolute(v) for v in value] if isinstance(value, list) else absolute(value))
+
+
+def launch_run(config: Any, run_dir: Path, resume: bool, worker: Callable[..., Any], extra: tuple = (),
+               callbacks: Any = ()) -> None:
+    """Run `worker(config, where, *extra)` on every worker of `config.backend` for one run directory:
+    where = {"output": run_dir} for a fresh run, {"resume": run_dir} to continue one; rank 0 writes it."""
+    if callbacks:
+        raise KilnError(f"callbacks= run in the training process and are not supported with backend.type "
+                        f"{config.backend.type}; use backend.type local")
+    absolute_data_paths(config.data)
+    where = {"resume" if resume else "output": str(Path(run_dir).resolve())}
+    launch(config.backend, worker, (config, where, *extra))
+
+
+def check_even_batches(backend: BackendConfig, batch_size: int) -> None:
+    """Sampled tasks (language models, pre-training) give each worker an equal slice of every batch."""
+    if backend.type != "local" and batch_size % backend.workers:
+        raise KilnError(f"trainer.batch_size ({batch_size}) must be a multiple of backend.workers ({backend.workers}): "
+                        "each worker trains on an equal slice of every batch")
+
+
 def launch(backend: BackendConfig, fn: Callable[..., Any], args: tuple) -> None:
     """Run `fn(*args)` on every worker of `backend` and wait; a worker's failure is one KilnError."""
     threads = _threads_per_worker(backend.workers)

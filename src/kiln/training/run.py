@@ -90,3 +90,16 @@ class Run:
             write_run_files(self.dir, artifact, report, x=x, title=title, extra_plots=extra_plots)
         except OSError as exc:
             raise KilnError(f"cannot write the run files in {self.dir}: {os_error_reason(exc, self.dir)}") from None
+
+
+def load_run(artifact: Any, run_dir: str | Path) -> Any:
+    """A finished run's artefact (`artifact.load`) with its metrics and history: what the launching
+    process of a data-parallel run returns once rank 0 has written the run directory."""
+    import pandas as pd
+
+    run_dir = Path(run_dir).resolve()
+    model = artifact.load(run_dir)
+    model.run_dir = run_dir
+    model.metrics = read_json(run_dir / "metrics.json")
+    model.history = pd.read_csv(run_dir / "history.csv").to_dict("records")
+    return model

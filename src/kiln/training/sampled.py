@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from kiln.training.distributed import shard_rows
+
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer
 
@@ -24,6 +26,31 @@ def perplexity(loss: float) -> float:
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The examples of one optimizer step depend only on (seed, step): resume is exact."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+IGNORE_INDEX = -100  # targets that do not count (cross_entropy's default ignore_index; masked LM: unmasked tokens)
+
+
+class Slice(tuple):
+    """One data-parallel rank's (inputs, targets) of a batch. `share`: its part of the batch's counted
+    targets; `grad_scale` (= share × ranks, read by the Trainer) makes DDP's mean over the ranks of their
+    mean losses equal one process's mean loss over the whole batch."""
+
+    share: float = 1.0
+    grad_scale: float = 1.0
+
+
+def my_slice(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """This rank's equal slice of a batch every rank drew alike (the whole batch in one process)."""
+    mine, _ = shard_rows(torch.arange(len(x)))
+    if len(mine) == len(x):
+        return x, y
+    part = Slice((x[mine], y[mine]))
+    counted, here = int((y != IGNORE_INDEX).sum()), int((y[mine] != IGNORE_INDEX).sum())
+    world = len(x) // len(mine)
+    part.share = here / counted if counted else 1.0 / world
+    part.grad_scale = part.share * world
+    return part
 
 
 class Sampler(Protocol):
@@ -65,11 +92,14 @@ class SampledTask:
         count = cfg.batch_size * cfg.gradient_accumulation
         for step in range(first_step, first_step + self.rounds()[round_index]):
             x, y = self.sampler.sample(self.train, count, step_generator(cfg.seed, step))
-            yield [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, count, cfg.batch_size)]
+            yield [my_slice(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, count, cfg.batch_size)]
 
     def loss(self, net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, float]:
-        _, loss = net(*batch)
-        return loss, 1.0
+        share = getattr(batch, "share", 1.0)
+        logits, loss = net(*batch)
+        if share == 0.0:  # no counted target on this rank: a zero loss that still takes part in DDP's backward
+            return logits.sum() * 0.0, 0.0
+        return loss, share
 
     def end_round(self, trainer: "Trainer", round_index: int, round_time: float) -> dict[str, Any]:
         steps = self.rounds()[round_index]

@@ -54,6 +54,7 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
     study = load_study(storage, search.tune, search.runner.space, offset)
     pruned = optuna().TrialPruned
     runner = search.runner
+    leader: list[Any] = []  # this process's best trial so far: its plots and report.html are written once, at the end
 
     def objective(trial: Any) -> float:
         values = runner.space.suggest(trial)
@@ -75,7 +76,7 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
             raise
         trial.set_user_attr("rounds", result.rounds)
         if improves(result.value, _best_value(trial.study), search.tune.direction):
-            result.write_report()  # full run files (plots, report.html) only for trials that beat the best so far
+            leader[:] = [result]
         return result.value
 
     def after(study: Any, trial: Any) -> None:
@@ -86,6 +87,8 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
         study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,), callbacks=[after])
     finally:
         close_storage(storage)
+        for result in leader:
+            result.write_report()
 
 
 def _best_value(study: Any) -> float | None:
