@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from kiln.models.encoders import TextRNNEncoder
+from kiln.models.encoders import TextRNNEncoder, pool_over_time
 
 
 def _direction(rnn: nn.RNNBase, suffix: str) -> nn.RNNBase:
@@ -40,7 +40,9 @@ class UnpackedRNNEncoder(nn.Module):
     def __init__(self, packed: TextRNNEncoder) -> None:
         super().__init__()
         self.embedding = packed.embedding
+        self.embedding_dropout = packed.embedding_dropout
         self.dropout = packed.dropout
+        self.pool = packed.pool
         self.bidirectional = packed.bidirectional
         self.output_dim = packed.output_dim
         self.forward_rnns = nn.ModuleList(_direction(r, "") for r in packed.rnns)
@@ -48,8 +50,9 @@ class UnpackedRNNEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         lengths = (x != 0).sum(1).clamp(min=1)
-        mask = (torch.arange(x.size(1), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
-        out = self.embedding(x)
+        real = torch.arange(x.size(1), device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+        mask = real.unsqueeze(-1)
+        out = self.embedding_dropout(self.embedding(x))
         final = out[:, 0]
         for i, rnn in enumerate(self.forward_rnns):
             if i:
@@ -61,7 +64,7 @@ class UnpackedRNNEncoder(nn.Module):
                 final = torch.cat([final, _at(back, lengths - 1)], dim=-1)
                 seq = torch.cat([seq, _reverse_within(back, lengths)], dim=-1)
             out = seq * mask  # pad_packed_sequence fills padding with zeros
-        return final
+        return final if self.pool == "last" else pool_over_time(out, real, self.pool)
 
 
 def exportable(net: nn.Module) -> nn.Module:

@@ -33,11 +33,33 @@ class TextBagEncoder(nn.Module):
         return _masked_mean(self.embedding(x), x != 0)
 
 
-class TextRNNEncoder(nn.Module):
-    """Embedding followed by stacked LSTM/GRU layers over packed sequences.
+RNN_POOLS = ("last", "max", "mean", "max_mean")
+TEXT_POOLS = ("mean", "max", "max_mean")
 
-    One recurrent module per entry of ``hidden``; output is the final hidden state
-    of the last layer (both directions concatenated when bidirectional).
+
+def pool_over_time(seq: Tensor, mask: Tensor, pool: str) -> Tensor:
+    """Pool per-token outputs (batch, seq, dim) over the positions where mask (batch, seq) is True:
+    `mean`, `max`, or `max_mean` (both, concatenated). Padding never reaches the result."""
+    pooled = []
+    if pool in ("max", "max_mean"):
+        peak = seq.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        pooled.append(torch.nan_to_num(peak, neginf=0.0))  # a row with no real position pools to 0
+    if pool in ("mean", "max_mean"):
+        pooled.append(_masked_mean(seq, mask))
+    return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=-1)
+
+
+def length_mask(lengths: Tensor, width: int) -> Tensor:
+    """(batch, width) True at positions before each row's length."""
+    return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class TextRNNEncoder(nn.Module):
+    """Embedding (+ dropout) followed by stacked LSTM/GRU layers over packed sequences.
+
+    One recurrent module per entry of ``hidden``; output is, by ``pool``, the final hidden state of
+    the last layer (``last``) or its per-token outputs pooled over each row's real tokens (``max``,
+    ``mean``, ``max_mean``); both directions concatenated when bidirectional.
     """
 
     def __init__(
@@ -48,12 +70,15 @@ class TextRNNEncoder(nn.Module):
         cell: str = "lstm",
         bidirectional: bool = False,
         dropout: float = 0.0,
+        pool: str = "last",
+        embedding_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         cells = {"lstm": nn.LSTM, "gru": nn.GRU}
-        if cell not in cells or not hidden:
-            raise ValueError(f"cell must be one of {sorted(cells)} and hidden non-empty")
+        if cell not in cells or not hidden or pool not in RNN_POOLS:
+            raise ValueError(f"cell must be one of {sorted(cells)}, pool one of {list(RNN_POOLS)} and hidden non-empty")
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         dirs = 2 if bidirectional else 1
         sizes = [embedding_dim] + [h * dirs for h in hidden[:-1]]
         self.rnns = nn.ModuleList(
@@ -61,11 +86,12 @@ class TextRNNEncoder(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.bidirectional = bidirectional
-        self.output_dim = hidden[-1] * dirs
+        self.pool = pool
+        self.output_dim = hidden[-1] * dirs * (2 if pool == "max_mean" else 1)
 
     def forward(self, x: Tensor) -> Tensor:
         lengths = (x != 0).sum(1).clamp(min=1).cpu()
-        out = self.embedding(x)
+        out = self.embedding_dropout(self.embedding(x))
         final: Tensor | None = None
         for i, rnn in enumerate(self.rnns):
             if i:
@@ -74,14 +100,17 @@ class TextRNNEncoder(nn.Module):
             packed_out, state = rnn(packed)
             h_n = state[0] if isinstance(state, tuple) else state
             final = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.bidirectional else h_n[-1]
-            if i < len(self.rnns) - 1:
+            if i < len(self.rnns) - 1 or self.pool != "last":
                 out, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
         assert final is not None
-        return final
+        if self.pool == "last":
+            return final
+        return pool_over_time(out, length_mask(lengths.to(x.device), x.size(1)), self.pool)
 
 
 class TextTransformerEncoder(nn.Module):
-    """Embedding * sqrt(d) + positions -> pre-norm layers -> LayerNorm -> masked mean pool."""
+    """Embedding * sqrt(d) + positions -> pre-norm layers -> LayerNorm -> masked pool over the real
+    tokens (``mean``, ``max`` or ``max_mean``)."""
 
     def __init__(
         self,
@@ -92,8 +121,12 @@ class TextTransformerEncoder(nn.Module):
         ff_dim: int | None = None,
         dropout: float = 0.1,
         max_length: int = 512,
+        pool: str = "mean",
     ) -> None:
         super().__init__()
+        if pool not in TEXT_POOLS:
+            raise ValueError(f"pool must be one of {list(TEXT_POOLS)}")
+        self.pool = pool
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0)
         self.positions = SinusoidalPositionalEncoding(d_model, max_length)
         self.drop = nn.Dropout(dropout)
@@ -102,7 +135,7 @@ class TextTransformerEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model)
         self.scale = math.sqrt(d_model)
-        self.output_dim = d_model
+        self.output_dim = d_model * (2 if pool == "max_mean" else 1)
 
     def hidden_states(self, x: Tensor) -> Tensor:
         """Per-token outputs (batch, seq, d_model) after the final LayerNorm."""
@@ -113,7 +146,7 @@ class TextTransformerEncoder(nn.Module):
         return self.norm(h)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _masked_mean(self.hidden_states(x), x != 0)
+        return pool_over_time(self.hidden_states(x), x != 0, self.pool)
 
 
 class ImageCNNEncoder(nn.Module):

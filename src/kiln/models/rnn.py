@@ -1,4 +1,4 @@
-"""`rnn`: embedding → stacked LSTM/GRU layers over packed (unpadded) sequences, for text inputs."""
+"""`rnn`: embedding → stacked LSTM/GRU layers over packed (unpadded) sequences → last state or pooling, for text."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class RNNConfig(ModelConfig):
     embedding_dim: int = Field(64, ge=1, le=65_536)
     rnn_hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field([128], min_length=1, max_length=64)
     bidirectional: bool = False
-    rnn_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    rnn_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between stacked recurrent layers
+    pool: Literal["last", "max", "mean", "max_mean"] = "last"  # last: final hidden state; else over each row's real tokens
+    embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # on the token embeddings, in training
 
 
 @MODELS.register("rnn")
@@ -33,4 +35,5 @@ class RNN(ModelType):
 
     def text_encoder(self, cfg: RNNConfig, info: dict[str, Any]) -> nn.Module:
         return TextRNNEncoder(info["vocab_size"], cfg.embedding_dim, hidden=tuple(cfg.rnn_hidden), cell=cfg.cell,
-                              bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout)
+                              bidirectional=cfg.bidirectional, dropout=cfg.rnn_dropout, pool=cfg.pool,
+                              embedding_dropout=cfg.embedding_dropout)

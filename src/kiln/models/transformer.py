@@ -51,6 +51,7 @@ class TransformerEncoderConfig(Section):
 class TransformerConfig(ModelConfig, TransformerEncoderConfig):
     type: Literal["transformer"]
     pretrained: str | None = None  # a `kiln pretrain` run: its encoder weights and tokenizer are reused
+    pool: Literal["mean", "max", "max_mean"] = "mean"  # text: pooling of the token outputs over the real tokens
 
 
 @MODELS.register("transformer")
@@ -65,7 +66,7 @@ class Transformer(ModelType):
         vocab = info["vocab_size"] + (1 if cfg.pretrained else 0)  # pre-training added a <mask> id
         return TrimmedTextTransformer(vocab, d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
                                       ff_dim=cfg.ff_dim, dropout=cfg.attention_dropout,
-                                      max_length=max(512, info["max_length"]))
+                                      max_length=max(512, info["max_length"]), pool=cfg.pool)
 
     def audio_encoder(self, cfg: TransformerConfig, info: dict[str, Any]) -> nn.Module:
         return AudioTransformerEncoder(info["bins"], info["frames"], d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers,
