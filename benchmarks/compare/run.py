@@ -38,8 +38,8 @@ WORKERS = HERE / "workers"
 KILN_CONFIGS: dict[str, str] = {
     "digits": "examples/digits_mlp.yaml",
     "titanic": "examples/titanic.yaml",
-    "sms_spam": "examples/sms_spam.yaml",
-    "sst2_10": "examples/sst2_lstm.yaml",
+    "sms_spam": "examples/sms_spam_ngram.yaml",
+    "sst2_10": "examples/sst2_ngram.yaml",
     "sst2_all": "examples/sst2_lstm.yaml",
     "shakespeare_gpt": "examples/shakespeare_gpt.yaml",
 }

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -43,13 +45,37 @@ def available_memory() -> int:
     return max(min(limits), 0)
 
 
+_PROBING = threading.local()
+_INITS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_", "xavier_normal_",
+          "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+def _skippable(init: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    @functools.wraps(init)
+    def wrapper(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        if getattr(_PROBING, "active", False):
+            return tensor  # shapes only: filling meta tensors would import torch._dynamo (seconds) for nothing
+        return init(tensor, *args, **kwargs)
+
+    wrapper.__kiln_skippable__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+for _name in _INITS:  # nn.init's fillers skip meta probes (this thread's only); elsewhere they run as before
+    if not getattr(getattr(nn.init, _name), "__kiln_skippable__", False):
+        setattr(nn.init, _name, _skippable(getattr(nn.init, _name)))
+
+
 def parameter_count(make: Callable[[], nn.Module]) -> int | None:
     """Parameters + buffers of the module `make` builds, counted on the meta device (None if that fails)."""
+    _PROBING.active = True
     try:
         with torch.device("meta"):
             probe = make()
     except Exception:  # noqa: BLE001 - a module that cannot be built without storage (e.g. one loading a
         return None  # checkpoint from disk): no estimate; a real input error surfaces in the real build
+    finally:
+        _PROBING.active = False
     return sum(t.numel() for t in probe.parameters()) + sum(t.numel() for t in probe.buffers())
 
 
