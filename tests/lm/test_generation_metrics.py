@@ -149,6 +149,6 @@ def test_generation_options_refused_for_other_models(tmp_path: Path, capsys, mon
         def evaluate(self, data: object) -> dict:
             raise AssertionError("not reached")
 
-    monkeypatch.setattr(kiln, "load", lambda path: Tabular())
+    monkeypatch.setattr(kiln, "load", lambda path, **_: Tabular())
     one_line_error(run_cli(capsys, monkeypatch, "evaluate", tmp_path, tmp_path / "d.csv", "--prompt-column", "q"),
                    "for language models only")
