@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, ClassVar
 
 import numpy as np
@@ -100,3 +102,15 @@ def is_missing(series: pd.Series) -> pd.Series:
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         missing |= series.astype(str).str.strip().eq("") & ~series.isna()
     return missing
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def text_values(series: pd.Series, preprocessing: Any, normalize_digits: bool) -> list[str]:
+    """A text column as strings: missing cells take `preprocessing.missing.text`; digits map to 0 when asked."""
+    fill = getattr(getattr(preprocessing, "missing", None), "text", "")
+    texts = series.fillna(fill).astype(str)
+    if normalize_digits:
+        texts = texts.str.replace(_DIGIT, "0", regex=True)
+    return texts.tolist()

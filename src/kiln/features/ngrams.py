@@ -9,7 +9,6 @@ their weights. `width` is fitted: the most n-grams a training row has, at most `
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -18,9 +17,8 @@ import torch
 from pydantic import Field, model_validator
 
 from kiln.config.section import Section
-from kiln.features.base import Feature
+from kiln.features.base import Feature, text_values
 
-_DIGIT = re.compile(r"\d")
 _TOKEN = r"(?u)\b\w+\b|[^\w\s]"  # words of any length and single punctuation marks (! ? :) count as tokens
 NgramSize = Annotated[int, Field(ge=1, le=10)]
 
@@ -77,11 +75,7 @@ class NgramTextFeature(Feature):
         return word + char
 
     def _texts(self, series: pd.Series) -> list[str]:
-        fill = getattr(getattr(self.preprocessing, "missing", None), "text", "")
-        texts = series.fillna(fill).astype(str)
-        if self.config.normalize_digits:
-            texts = texts.str.replace(_DIGIT, "0", regex=True)
-        return texts.tolist()
+        return text_values(series, self.preprocessing, self.config.normalize_digits)
 
     def counts(self, series: pd.Series) -> Any:
         """A (rows, buckets - 1) sparse matrix of n-gram counts."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -12,11 +11,10 @@ import pandas as pd
 import torch
 
 from kiln.features import FEATURES
-from kiln.features.base import Feature, FeatureConfig
+from kiln.features.base import Feature, FeatureConfig, text_values
 from kiln.features.ngrams import NgramConfig, NgramTextFeature
 from kiln.features.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_state
 
-_DIGIT = re.compile(r"\d")
 
 
 class TextConfig(FeatureConfig):
@@ -58,11 +56,7 @@ class TextFeature(Feature):
         )
 
     def _texts(self, series: pd.Series) -> list[str]:
-        fill = getattr(getattr(self.preprocessing, "missing", None), "text", "")
-        texts = series.fillna(fill).astype(str)
-        if self.config.normalize_digits:
-            texts = texts.str.replace(_DIGIT, "0", regex=True)
-        return texts.tolist()
+        return text_values(series, self.preprocessing, self.config.normalize_digits)
 
     @property
     def vocab(self) -> list[str]:
