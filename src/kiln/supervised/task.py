@@ -224,7 +224,7 @@ def stream_if_large(config: SupervisedConfig) -> None:
     size = size_mb(cfg.train)
     if size > cfg.stream_above_mb:
         cfg.streaming = True
-        logging.getLogger("kiln").warning("data.train is %.0f MiB, above data.stream_above_mb (%g): streaming it "
+        logging.getLogger("kiln").warning("data.train is %.3g MiB, above data.stream_above_mb (%g): streaming it "
                                           "(data.streaming: true) instead of reading it into memory", size, cfg.stream_above_mb)
 
 
