@@ -94,6 +94,8 @@ def split_state(state: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tens
     tensors: dict[str, torch.Tensor] = {}
 
     def walk(obj: Any, key: str) -> Any:
+        if type(obj) is dict and _plain_json(obj):  # e.g. a history row: stored as it is (join_state returns it)
+            return obj
         if isinstance(obj, torch.Tensor):
             tensors[key] = obj
             return {"__tensor__": key}
@@ -104,6 +106,15 @@ def split_state(state: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tens
         return obj
 
     return walk(state, prefix or "s"), tensors
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_MARKERS = frozenset(("__tensor__", "__dict__", "__list__", "__tuple__"))
+
+
+def _plain_json(obj: dict[Any, Any]) -> bool:
+    """A flat dict of str keys and JSON scalars that join_state would give back unchanged."""
+    return all(type(k) is str and type(v) in _SCALARS for k, v in obj.items()) and _MARKERS.isdisjoint(obj)
 
 
 def join_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
