@@ -8,7 +8,10 @@ For each workload both sides train the *same* network (``kiln.models.build_netwo
   ``model.history`` (the training pass only: ``Trainer.fit`` stops the clock before validation,
   early-stopping bookkeeping and checkpointing). The whole ``kiln.train`` call is timed too.
 * plain: forward, loss, backward, step, ``running_loss += loss.item() * batch``, timed per epoch
-  with ``time.perf_counter`` around the same span (``train()``, shuffling and the batch loop).
+  with ``time.perf_counter`` around the same span (``train()``, shuffling and the batch loop). After
+  each epoch it runs a validation pass (eval mode, no gradients), untimed like kiln's: the work
+  between epochs leaves both sides' next epoch starting from the same cold caches
+  (``--no-plain-validation`` drops it).
 
 Runs are interleaved (kiln/plain, alternating which goes first) and repeated; the first epoch of
 every run is dropped as warm-up and medians are reported, so that a loaded shared CPU skews both
@@ -40,6 +43,8 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plain-metric", action="store_true",
                    help="the plain loop also counts correct predictions each batch, as kiln does for train accuracy")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed 1-epoch warm-up run of each side")
+    p.add_argument("--no-plain-validation", action="store_true",
+                   help="the plain loop skips its per-epoch validation pass (kiln still validates every epoch)")
     p.add_argument("--check", action="store_true", help=f"exit 1 when a kiln/plain ratio is above {TARGET_RATIO}")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.epochs < 2 or args.threads < 1:
@@ -139,6 +144,7 @@ class Prepared:
     inputs: dict[str, torch.Tensor]
     target: torch.Tensor
     rows: int
+    validation: Any = None  # kiln.data.preprocessor.TensorData of the validation split, or None
 
 
 def prepare(config_dict: dict[str, Any]) -> Prepared:
@@ -147,7 +153,8 @@ def prepare(config_dict: dict[str, Any]) -> Prepared:
     pre = Preprocessor(config).fit(frames["train"])
     train = pre.transform(frames["train"], where="train split")
     (out,) = pre.outputs
-    return Prepared(config, pre, train.inputs, train.targets[out.name], len(train))
+    validation = pre.transform(frames["validation"], where="validation split") if "validation" in frames else None
+    return Prepared(config, pre, train.inputs, train.targets[out.name], len(train), validation)
 
 
 @contextmanager
@@ -201,7 +208,7 @@ def run_kiln(config_dict: dict[str, Any]) -> Run:
                cpu if len(cpu) == len(history) else [], total)
 
 
-def run_plain(prep: Prepared, epochs: int, count_correct: bool = False) -> Run:
+def run_plain(prep: Prepared, epochs: int, count_correct: bool = False, validate: bool = True) -> Run:
     """A typical hand-written loop over the same module, batches and optimizer as kiln."""
     cfg = prep.config.trainer
     device = select_device(cfg.device)
@@ -250,7 +257,22 @@ def run_plain(prep: Prepared, epochs: int, count_correct: bool = False) -> Run:
         run.cpu_times.append(time.process_time() - cpu)
         run.epoch_times.append(time.perf_counter() - tick)
         run.train_losses.append(train_loss)
+        if validate and prep.validation is not None:  # untimed, as kiln's validation is outside epoch_time
+            _validation_loss(net, prep, loss_fn, int(cfg.eval_batch_size), device)
     return run
+
+
+def _validation_loss(net: torch.nn.Module, prep: Prepared, loss_fn: Any, batch_size: int, device: torch.device) -> float:
+    """The per-epoch validation pass of a typical hand-written loop: eval mode, no gradients."""
+    (out,) = prep.pre.outputs
+    data, total = prep.validation, 0.0
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            part = data.take(slice(start, start + batch_size))
+            logits = net({k: v.to(device) for k, v in part.inputs.items()})[out.name]
+            total += float(loss_fn(logits, part.targets[out.name].to(device))) * len(part)
+    return total / len(data)
 
 
 # -- statistics and reporting -------------------------------------------------------------------
@@ -319,7 +341,7 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
     log(f"[bold]{name}[/]: {prep.rows} training rows, {batches} batches/epoch")
     if not args.no_warmup:  # lazy imports (plots, report), allocator and kernel warm-up; not recorded
         run_kiln(WORKLOADS[name](1, args.threads))
-        run_plain(prep, 1, args.plain_metric)
+        run_plain(prep, 1, args.plain_metric, not args.no_plain_validation)
     kiln_runs: list[Run] = []
     plain_runs: list[Run] = []
     for r in range(args.repeats):
@@ -327,7 +349,7 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
             if side == "kiln":
                 kiln_runs.append(run_kiln(config_dict))
             else:
-                plain_runs.append(run_plain(prep, args.epochs, args.plain_metric))
+                plain_runs.append(run_plain(prep, args.epochs, args.plain_metric, not args.no_plain_validation))
         k, p = statistics.median(kiln_runs[-1].epoch_times[1:]), statistics.median(plain_runs[-1].epoch_times[1:])
         log(f"  repeat {r + 1}/{args.repeats}: kiln {k * 1e3:.2f} ms/epoch, plain {p * 1e3:.2f} ms/epoch, ratio {k / p:.3f}")
 
@@ -352,6 +374,7 @@ def bench_workload(name: str, args: argparse.Namespace, log: Any) -> dict[str, A
         },
         "plain": {
             "counts_correct": args.plain_metric,
+            "validates_each_epoch": not args.no_plain_validation and prep.validation is not None,
             "epoch_s": plain_q,
             "epoch_cpu_s": plain_cpu,
             "raw_epoch_times_s": [r.epoch_times for r in plain_runs],
@@ -383,7 +406,8 @@ def main(args: argparse.Namespace) -> int:
         "benchmark": "overhead",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {"repeats": args.repeats, "epochs": args.epochs, "dropped_warmup_epochs": 1,
-                     "warmup_run": not args.no_warmup, "threads": args.threads, "plain_metric": args.plain_metric},
+                     "warmup_run": not args.no_warmup, "threads": args.threads, "plain_metric": args.plain_metric,
+                     "plain_validation": not args.no_plain_validation},
         "target_ratio": TARGET_RATIO,
         "machine": _machine(args.threads),
         "loadavg_start": _loadavg(),
@@ -422,7 +446,8 @@ def main(args: argparse.Namespace) -> int:
                   "epoch; cpu ratio = the same medians in process CPU time. kiln.train s = median of the whole call (load, "
                   "preprocess, train, validate, metrics, plots, report). loss diff = largest relative difference of the "
                   f"per-epoch training losses (same work on both sides). plain loop counts correct predictions: "
-                  f"{'yes' if args.plain_metric else 'no'}. loadavg start {result['loadavg_start']}, end {result['loadavg_end']}.[/]")
+                  f"{'yes' if args.plain_metric else 'no'}; validates each epoch (untimed, like kiln): "
+                  f"{'no' if args.no_plain_validation else 'yes'}. loadavg start {result['loadavg_start']}, end {result['loadavg_end']}.[/]")
     _write_json_atomic(args.output, result)
     console.print(f"wrote {args.output}")
     if args.check and not all(w["within_target"] for w in result["workloads"].values()):

@@ -24,7 +24,7 @@ def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` as PNG (atomically) and close it."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
+            fig.savefig(tmp, format="png", dpi=_DPI)  # every figure is laid out by tight_layout: no second draw
     finally:
         plt.close(fig)
     return Path(path)
