@@ -31,3 +31,13 @@ def test_state_round_trips_and_stores_flat_rows_as_plain_json(tmp_path):
         skeleton = json.loads(handle.metadata()["kiln_state"])
     stored = dict((k, v) for k, v in skeleton["__dict__"])["history"]
     assert stored["__list__"][0] == rows[0]  # a flat row of scalars is kept as it is, not walked key by key
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
+    import os
+
+    from kiln.io import write_text
+
+    path = write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert os.stat(path).st_mode & 0o777 == os.stat(tmp_path / "b.txt").st_mode & 0o777

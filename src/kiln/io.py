@@ -17,6 +17,10 @@ from safetensors.torch import load_file, save_file
 from kiln.errors import KilnError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: os.umask can only be read by setting it
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only if the block succeeds.
@@ -30,6 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)  # keeps the suffix (matplotlib reads it)
         os.close(fd)
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the file gets the mode a plain open() would give it
         os.replace(tmp, path)
     except OSError as exc:
         raise KilnError(f"cannot write {path}: {os_error_reason(exc, path)}") from None
