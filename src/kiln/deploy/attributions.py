@@ -44,6 +44,8 @@ def untrimmed(net: nn.Module) -> nn.Module:
     from kiln.models.encoders import TextTransformerEncoder
     from kiln.models.transformer import TrimmedTextTransformer
 
+    if not any(isinstance(m, TrimmedTextTransformer) for m in net.modules()):
+        return net  # nothing to swap: no copy (an SST-2 LSTM's embedding is megabytes)
     net = copy.deepcopy(net)
     for module in net.modules():
         if isinstance(module, TrimmedTextTransformer):
