@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -28,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,21 +167,59 @@ async def hostile(port: int, rec: Recorder, until: float) -> None:
 
 
 async def phase(port: int, name: str, seconds: float, cap: int) -> Recorder:
+    """The well-behaved clients of a phase."""
     rec = Recorder()
     until = time.monotonic() + seconds
     gen = json.dumps({"prompt": "the cat ", "max_new_tokens": 32, "stream": False}).encode()
-    flood = json.dumps({"prompt": "the ", "max_new_tokens": 2048, "stream": False}).encode()
     jobs = [steady(port, rec, "tab", "predict", predict_body(), until, cap, 0.01) for _ in range(4)]
     if name in ("mixed", "faults"):
         jobs += [steady(port, rec, "tab2", "predict", predict_body(), until, cap, 0.01) for _ in range(2)]
         jobs += [steady(port, rec, "gpt", "generate", gen, until, cap, 0.05)]
-    if name == "faults":
-        jobs += [steady(port, rec, "gpt", "generate", flood, until, cap, 0.0, "gpt-flood") for _ in range(12)]
-        jobs += [stalled(port, rec, until) for _ in range(4)]
-        jobs += [dropped_stream(port, rec, until) for _ in range(2)]
-        jobs += [hostile(port, rec, until)]
     await asyncio.gather(*jobs)
     return rec
+
+
+async def faults(port: int, seconds: float, cap: int) -> Recorder:
+    """The misbehaving clients: a flood of long generations retrying at once on 429, stalled bodies,
+    dropped streams, hostile bodies and unknown models."""
+    rec = Recorder()
+    until = time.monotonic() + seconds
+    flood = json.dumps({"prompt": "the ", "max_new_tokens": 2048, "stream": False}).encode()
+    jobs = [steady(port, rec, "gpt", "generate", flood, until, cap, 0.0, "gpt-flood") for _ in range(12)]
+    jobs += [stalled(port, rec, until) for _ in range(4)]
+    jobs += [dropped_stream(port, rec, until) for _ in range(2)]
+    jobs += [hostile(port, rec, until)]
+    await asyncio.gather(*jobs)
+    return rec
+
+
+def fault_process(port: int, seconds: float, cap: int, nice: int, out: Any) -> None:
+    """The misbehaving clients in a process of their own (they are other machines in real life), at `nice`."""
+    if nice:
+        os.nice(nice)
+    rec = asyncio.run(faults(port, seconds, cap))
+    used = os.times()
+    out.put((dict(rec.status), rec.latency, used.user + used.system))
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) per OS thread name of process `pid`, summed over threads of one
+    name (Linux /proc; empty elsewhere). kiln names its worker threads `kiln-<model>`."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "event loop" if task.name == str(pid) else comm
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in sorted(after) if after.get(k, 0.0) - before.get(k, 0.0) >= 0.01}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -193,14 +234,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--max-requests", type=int, default=5000, help="per client, per phase")
     parser.add_argument("--timeout-s", type=float, default=3.0, help="the server's --timeout-s")
+    parser.add_argument("--serve-args", default="", help="more `kiln serve` options, e.g. '--generate-nice 0 --busy-hold-s 0'")
+    parser.add_argument("--fault-client-nice", type=int, default=0,
+                        help="nice value of the misbehaving clients' process (0: same priority as the server)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="kiln-soak-"))
-    models = train_models(folder)
+    folder = Path(os.environ["SOAK_FOLDER"]) if os.environ.get("SOAK_FOLDER") else Path(tempfile.mkdtemp(prefix="kiln-soak-"))
+    models = {n: folder / n for n in ("tab", "tab2", "gpt")} if (folder / "gpt").exists() else train_models(folder)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", "from kiln.cli import main; main()", "serve",
+    launcher = [os.environ["SOAK_PRELUDE"]] if os.environ.get("SOAK_PRELUDE") else ["-c", "from kiln.cli import main; main()"]
+    server = subprocess.Popen([sys.executable, *launcher, "serve",
                                *[str(models[n]) for n in ("tab", "tab2", "gpt")], "--host", HOST, "--port", str(port),
                                "--timeout-s", str(args.timeout_s), "--no-access-log", "--generate-workers", "2",
-                               "--generate-queue-size", "4"], stderr=subprocess.PIPE, text=True)
+                               "--generate-queue-size", "4", *shlex.split(args.serve_args)], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -211,12 +256,32 @@ def main() -> None:
     results = {}
     try:
         for name in ("quiet", "mixed", "faults"):
+            server_before, client_before = thread_cpu(server.pid), os.times()
+            t_start = time.perf_counter()
+            child = None
+            if name == "faults":
+                context = multiprocessing.get_context("spawn")
+                queue = context.Queue()
+                child = context.Process(target=fault_process, args=(port, args.seconds, args.max_requests, args.fault_client_nice, queue))
+                child.start()
             rec = asyncio.run(phase(port, name, args.seconds, args.max_requests))
+            client_after = os.times()
+            fault_cpu = 0.0
+            if child is not None:
+                status, latency, fault_cpu = queue.get(timeout=args.seconds + 120)
+                child.join()
+                rec.status.update(status)
+                for model, values in latency.items():
+                    rec.latency.setdefault(model, []).extend(values)
             results[name] = {
                 "served": sum(n for k, n in rec.status.items() if k.endswith(" 200")),
                 "answers": dict(sorted(rec.status.items())),
                 "p50_ms": {m: round(1000 * percentile(v, 0.5), 2) for m, v in rec.latency.items()},
                 "p99_ms": {m: round(1000 * percentile(v, 0.99), 2) for m, v in rec.latency.items()},
+                "server_cpu_s": cpu_used(server_before, thread_cpu(server.pid)),
+                "span": [t_start, time.perf_counter()],
+                "client_cpu_s": round(client_after.user + client_after.system - client_before.user - client_before.system, 2),
+                "fault_client_cpu_s": round(fault_cpu, 2),
             }
     finally:
         server.terminate()
@@ -237,6 +302,9 @@ def main() -> None:
             text = ", ".join(f"{s}: {n}" for s, n in sorted(counts.items()))
             p50, p99 = row["p50_ms"].get(model), row["p99_ms"].get(model)
             print(f"{name:8s} {model:16s} {text:>40s} {p50 if p50 is not None else '-':>8} {p99 if p99 is not None else '-':>8}")
+    for name, row in results.items():
+        threads = ", ".join(f"{k} {v:g}" for k, v in row["server_cpu_s"].items())
+        print(f"{name:8s} CPU s: server threads: {threads}; clients: {row['client_cpu_s']:g}; fault clients: {row['fault_client_cpu_s']:g}")
     print(f"tab p99 under faults / quiet: {ratio} (target <= 2: {'yes' if summary['within_2x'] else 'NO'}); "
           f"server tracebacks: {tracebacks}; load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     out = ROOT / "benchmarks" / "results" / "soak.json"

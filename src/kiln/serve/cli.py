@@ -45,6 +45,8 @@ def serve_cmd(
     generate_workers: Annotated[int, typer.Option("--generate-workers", help="sampling threads per language model")] = 2,
     generate_queue_size: Annotated[int, typer.Option("--generate-queue-size", help="generate requests waiting per language model (429 past it)")] = 8,
     stream_timeout_s: Annotated[float, typer.Option("--stream-timeout-s", help="limit of a streamed generation")] = 300.0,
+    generate_nice: Annotated[int, typer.Option("--generate-nice", help="lower the sampling threads' CPU priority by this much (0-19, Linux)")] = 10,
+    busy_hold_s: Annotated[float, typer.Option("--busy-hold-s", help="hold a 429 answer this long (a client retrying at once cannot storm the server)")] = 0.25,
     runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: serve `kiln export` outputs through onnxruntime")] = "torch",
 ) -> None:
     """Serve models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /ready, /metrics, /docs."""
@@ -75,12 +77,17 @@ def serve_cmd(
         raise KilnError("--runtime onnx serves exported files given as arguments, not a registry")
     if generate_queue_size < 0:
         raise KilnError(f"--generate-queue-size must be 0 or more (got {generate_queue_size})")
+    if not 0 <= generate_nice <= 19:
+        raise KilnError(f"--generate-nice must be between 0 and 19 (got {generate_nice})")
+    if not 0.0 <= busy_hold_s <= 60.0:
+        raise KilnError(f"--busy-hold-s must be between 0 and 60 seconds (got {busy_hold_s})")
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, timeout_s=timeout_s,
                              max_body_bytes=max_body_bytes, api_keys=api_keys.resolve() if api_keys else None, poll_s=poll_s,
                              sample_rate=sample_rate, sample_db=sample_db.resolve() if sample_db else None,
                              drift_interval_s=drift_interval_s, runs_dir=_runs_folder(runs), queue_size=queue_size,
                              generate_workers=generate_workers, generate_queue_size=generate_queue_size,
-                             stream_timeout_s=stream_timeout_s, runtime=runtime)
+                             stream_timeout_s=stream_timeout_s, generate_nice=generate_nice, busy_hold_s=busy_hold_s,
+                             runtime=runtime)
     serve(list(model_dirs or []), registry, settings, host=host, port=port, workers=workers, access_log=access_log)
 
 

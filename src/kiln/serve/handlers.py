@@ -59,6 +59,13 @@ async def admitted_rows(state: ServerState, name: str, request: Request, max_row
     return call, served, body, rows
 
 
+async def hold(call: Any, settings: Any) -> None:
+    """Wait `busy_hold_s` (within the request's time limit) before a 429: a client that retries at once,
+    ignoring Retry-After, gets at most one refusal per hold instead of hundreds a second
+    through the event loop every other model's requests also go through."""
+    await asyncio.sleep(min(settings.busy_hold_s, call.remaining(settings.timeout_s)))
+
+
 def failed(call: Any, exc: Exception, what: str, name: str, timeout_s: float) -> Response:
     """The answer to work that raised: 504 past the time limit, 422 for a KilnError (bad input), else
     500 with the traceback logged (call it from the `except` block)."""
@@ -96,6 +103,7 @@ async def predict_response(state: ServerState, name: str, request: Request) -> R
             except BatcherClosed:
                 await asyncio.sleep(0)
             except QueueFull:
+                await hold(call, settings)
                 return fail(429, f"model '{name}' has {settings.queue_size} requests waiting; retry later", **{"Retry-After": RETRY_AFTER_S})
         else:
             return fail(503, f"model '{name}' is being replaced; retry")
@@ -127,6 +135,7 @@ async def generate_response(state: ServerState, name: str, request: Request) -> 
     try:
         generation = Generation(served.model, ask, served.worker, timeout)
     except QueueFull:
+        await hold(call, settings)
         busy = served.worker.threads + served.worker.queue_size
         return fail(429, f"model '{name}' has {busy} generations running or waiting; retry later", **{"Retry-After": RETRY_AFTER_S})
     if ask.stream:

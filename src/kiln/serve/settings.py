@@ -22,5 +22,7 @@ class ServeSettings:
     queue_size: int = 256  # predict requests waiting per model (429 past it)
     generate_workers: int = 2  # sampling threads per language model
     generate_queue_size: int = 8  # generate requests waiting per language model beyond the running ones (429 past it)
+    generate_nice: int = 10  # added to the sampling threads' nice value (Linux): predictions get the CPU first
+    busy_hold_s: float = 0.25  # a 429 is answered after this hold, so a client retrying at once cannot storm the server
     runtime: str = "torch"  # or "onnx": model folders are `kiln export` outputs run by onnxruntime
     stream_timeout_s: float = 300.0  # a streamed generation ends with an error event past it

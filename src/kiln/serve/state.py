@@ -66,7 +66,7 @@ class ServerState:
     def _make(self, name: str, version: str, model: Any, path: Path | None, metrics: dict[str, Any]) -> ServedModel:
         s = self.settings
         if getattr(model, "kind", None) == "language_model":
-            worker = ModelWorker(name, s.generate_workers, s.generate_queue_size)
+            worker = ModelWorker(name, s.generate_workers, s.generate_queue_size, s.generate_nice)
             return ServedModel(name, version, path, model, None, metrics, LM_INPUTS, {"prompt": ""}, task="generation", worker=worker)
         hist = self.metrics.batch_size.labels(name, version)
         on_batch = None
