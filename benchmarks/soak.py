@@ -7,12 +7,15 @@ Phases (each `--seconds` long, at most `--max-requests` requests per client kind
   faults    the mixed load plus: a flood of long non-streamed generations on `gpt` (more than its
             queue holds: 429s), clients that stall mid-body (408 after --timeout-s), clients that
             drop a stream mid-way, malformed and hostile bodies (422), requests for unknown models (404).
+            The misbehaving clients run in a process of their own (other machines in real life), at
+            the same CPU priority as the server unless --fault-client-nice says otherwise.
 
-Reported: requests served, errors by kind, p50/p99 per model and phase, and whether `tab`'s p99
-under the faults stays within 2x its quiet value. A table on stdout, JSON in
-benchmarks/results/soak.json.
+Reported: requests served, errors by kind, p50/p99 per model and phase, CPU seconds per server
+thread and per client process in each phase, and whether `tab`'s p99 under the faults stays within
+2x its quiet value. A table on stdout, JSON in benchmarks/results/soak.json.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/soak.py [--seconds 15] [--max-requests 5000]
+        [--serve-args "--generate-nice 0 --busy-hold-s 0"] [--models DIR] [--fault-client-nice 0]
 """
 
 from __future__ import annotations
@@ -234,15 +237,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--max-requests", type=int, default=5000, help="per client, per phase")
     parser.add_argument("--timeout-s", type=float, default=3.0, help="the server's --timeout-s")
+    parser.add_argument("--models", type=Path, help="train the three models here, or reuse them from an earlier run")
     parser.add_argument("--serve-args", default="", help="more `kiln serve` options, e.g. '--generate-nice 0 --busy-hold-s 0'")
     parser.add_argument("--fault-client-nice", type=int, default=0,
                         help="nice value of the misbehaving clients' process (0: same priority as the server)")
     args = parser.parse_args()
-    folder = Path(os.environ["SOAK_FOLDER"]) if os.environ.get("SOAK_FOLDER") else Path(tempfile.mkdtemp(prefix="kiln-soak-"))
-    models = {n: folder / n for n in ("tab", "tab2", "gpt")} if (folder / "gpt").exists() else train_models(folder)
+    folder = args.models or Path(tempfile.mkdtemp(prefix="kiln-soak-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    models = {n: folder / n for n in ("tab", "tab2", "gpt")} if (folder / "gpt" / "metrics.json").exists() else train_models(folder)
     port = free_port()
-    launcher = [os.environ["SOAK_PRELUDE"]] if os.environ.get("SOAK_PRELUDE") else ["-c", "from kiln.cli import main; main()"]
-    server = subprocess.Popen([sys.executable, *launcher, "serve",
+    server = subprocess.Popen([sys.executable, "-c", "from kiln.cli import main; main()", "serve",
                                *[str(models[n]) for n in ("tab", "tab2", "gpt")], "--host", HOST, "--port", str(port),
                                "--timeout-s", str(args.timeout_s), "--no-access-log", "--generate-workers", "2",
                                "--generate-queue-size", "4", *shlex.split(args.serve_args)], stderr=subprocess.PIPE, text=True)
@@ -257,7 +261,6 @@ def main() -> None:
     try:
         for name in ("quiet", "mixed", "faults"):
             server_before, client_before = thread_cpu(server.pid), os.times()
-            t_start = time.perf_counter()
             child = None
             if name == "faults":
                 context = multiprocessing.get_context("spawn")
@@ -279,7 +282,6 @@ def main() -> None:
                 "p50_ms": {m: round(1000 * percentile(v, 0.5), 2) for m, v in rec.latency.items()},
                 "p99_ms": {m: round(1000 * percentile(v, 0.99), 2) for m, v in rec.latency.items()},
                 "server_cpu_s": cpu_used(server_before, thread_cpu(server.pid)),
-                "span": [t_start, time.perf_counter()],
                 "client_cpu_s": round(client_after.user + client_after.system - client_before.user - client_before.system, 2),
                 "fault_client_cpu_s": round(fault_cpu, 2),
             }
@@ -289,9 +291,12 @@ def main() -> None:
     tracebacks = err.count("Traceback")
     quiet, faults = results["quiet"]["p99_ms"].get("tab"), results["faults"]["p99_ms"].get("tab")
     ratio = round(faults / quiet, 2) if quiet and faults else None
-    summary = {"seconds_per_phase": args.seconds, "server_timeout_s": args.timeout_s, "phases": results,
+    summary = {"seconds_per_phase": args.seconds, "server_timeout_s": args.timeout_s, "serve_args": args.serve_args,
+               "fault_client_nice": args.fault_client_nice, "phases": results,
                "tab_p99_ratio_faults_vs_quiet": ratio, "within_2x": ratio is not None and ratio <= 2.0,
                "server_tracebacks": tracebacks, "server_exit_code": server.returncode, "load_average": os.getloadavg()}
+    print(f"kiln serve {' '.join(['--generate-workers 2 --generate-queue-size 4', args.serve_args]).strip()}; "
+          f"misbehaving clients' process at nice {args.fault_client_nice}")
     print(f"{'phase':8s} {'model/client':16s} {'answers':>40s} {'p50 ms':>8s} {'p99 ms':>8s}")
     for name, row in results.items():
         kinds: dict[str, Counter] = {}

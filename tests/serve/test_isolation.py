@@ -1,15 +1,19 @@
-"""One client cannot stall the server: each model has its own bounded worker, a full queue is a 429,
+"""One client cannot stall the server: each model has its own bounded worker, a full queue is a 429 (held
+busy_hold_s without holding up other models), sampling threads run at a lower CPU priority,
 overdue or abandoned generations stop between tokens, and /ready names a wedged model."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from _helpers import client_for, rows, run, running_server
 
 import kiln
@@ -134,6 +138,67 @@ def test_serve_cli_refuses_bad_queue_options(tmp_path: Path) -> None:
     from kiln.cli import app as cli_app
     from kiln.errors import KilnError
 
-    for flag, value in (("--queue-size", "0"), ("--generate-workers", "0"), ("--generate-queue-size", "-1")):
+    for flag, value in (("--queue-size", "0"), ("--generate-workers", "0"), ("--generate-queue-size", "-1"),
+                        ("--generate-nice", "20"), ("--generate-nice", "-1"), ("--busy-hold-s", "-1")):
         r = CliRunner().invoke(cli_app, ["serve", str(tmp_path), flag, value])
         assert isinstance(r.exception, KilnError) and flag in str(r.exception)
+
+
+def _priority() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values and names are Linux's")
+def test_sampling_threads_run_at_lower_priority_than_predictions(lm_dir: Path, run_dir: Path) -> None:
+    lm, predictor = kiln.load(lm_dir), kiln.load(run_dir)
+    stream, predict, seen = lm.stream, predictor.predict, {}
+
+    def recording_stream(*args, **kwargs):
+        seen["gpt"] = (_priority(), Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+        yield from stream(*args, **kwargs)
+
+    def recording_predict(frame):
+        seen["m"] = (_priority(), Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+        return predict(frame)
+
+    lm.stream, predictor.predict = recording_stream, recording_predict  # type: ignore[method-assign]
+    app = create_app({"gpt": lm, "m": predictor}, settings=ServeSettings(generate_nice=5))
+
+    async def go():
+        async with client_for(app) as c:
+            g = await c.post("/v1/models/gpt/generate", json={"prompt": "the ", "max_new_tokens": 3, "stream": False})
+            p = await c.post("/v1/models/m/predict", json={"rows": rows(1)})
+            return g, p, _priority()
+
+    g, p, base = run(go())
+    assert g.status_code == 200 and p.status_code == 200
+    assert seen["gpt"] == (min(19, base + 5), "kiln-gpt")  # the OS schedules sampling after everything else
+    assert seen["m"] == (base, "kiln-m")  # predictions keep the server's priority
+
+
+def test_a_refusal_is_held_while_other_models_answer(lm_dir: Path, run_dir: Path) -> None:
+    lm, _ = _slow_lm(lm_dir)
+    settings = ServeSettings(timeout_s=10.0, generate_workers=1, generate_queue_size=0, busy_hold_s=1.5)
+    app = create_app({"gpt": lm, "m": run_dir}, settings=settings)
+    long = {"prompt": "the ", "max_new_tokens": 200, "stream": False}
+    order: list[str] = []
+
+    async def go():
+        async with client_for(app) as c:
+            async def ask(label: str, path: str, body: dict) -> httpx.Response:
+                response = await c.post(path, json=body)
+                order.append(f"{label} {response.status_code}")
+                return response
+
+            busy = asyncio.create_task(ask("gen", "/v1/models/gpt/generate", long))
+            await asyncio.sleep(0.1)
+            refused = asyncio.create_task(ask("refused", "/v1/models/gpt/generate", long))
+            await asyncio.sleep(0.1)
+            predicted = [await ask("predict", "/v1/models/m/predict", {"rows": rows(1)}) for _ in range(3)]
+            return await busy, await refused, predicted
+
+    _busy, refused, predicted = run(go())
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+    assert [r.status_code for r in predicted] == [200, 200, 200]
+    # the refusal waited out its hold without holding up the other model: 3 predictions came back first
+    assert order.index("refused 429") > order.index("predict 200") + 2, order
