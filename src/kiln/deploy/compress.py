@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from kiln.artifact import WEIGHTS, model_dir
-from kiln.deploy import measure, quantize
+from kiln.deploy import measure, quantize, static_int8
 from kiln.deploy.common import load_supervised, primary_metric, split_frames
 from kiln.deploy.compressed import CompressedModel
 from kiln.deploy.spec import CompressSpec, PruneSpec, QuantizeSpec, load_spec
@@ -74,6 +74,26 @@ def fine_tune(net: nn.Module, model: Any, frames: dict[str, Any], spec: PruneSpe
     return trainer.fit(task)
 
 
+# -- quantisation with torch.ao -----------------------------------------------------------------
+def quantize_torch(net: nn.Module, spec: QuantizeSpec) -> list[str]:
+    """Round the weights int8 storage covers through it, in place (the model measured is the model saved); their names.
+    Dynamic: the chosen module kinds; static: the Linear layers of the trunk and heads (encoders stay fp32)."""
+    if spec.type == "static":
+        if "linear" not in spec.modules:
+            raise KilnError("compress.quantize: static int8 with engine: torch quantises Linear layers; add linear to modules")
+        names = static_int8.int8_names(net)
+    else:
+        names = quantize.int8_names(net, list(spec.modules))
+    quantize.round_trip(net, names)
+    return names
+
+
+def calibration_batches(model: Any, frames: dict[str, Any], rows: int, size: int = 64) -> list[dict[str, torch.Tensor]]:
+    """The first `rows` training rows, transformed, in batches (activation ranges for static int8)."""
+    data = model.preprocessor.transform(frames["train"].head(rows), targets=False)
+    return [{k: v[start : start + size] for k, v in data.inputs.items()} for start in range(0, len(data), size)]
+
+
 # -- quantisation with onnxruntime ------------------------------------------------------------
 def onnxruntime_int8(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str, Any], target: Path) -> None:
     """Quantise an fp32 ONNX file with onnxruntime.quantization (dynamic, or static calibrated on training rows)."""
@@ -96,18 +116,13 @@ def _quantize_file(fp32: bytes, spec: QuantizeSpec, model: Any, frames: dict[str
         if spec.type == "dynamic":
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=ops, per_channel=True)
             return
-        calibration = model.preprocessor.transform(frames["train"].head(spec.calibration_rows), targets=False)
+        batches = iter(calibration_batches(model, frames, spec.calibration_rows, 32))
         names = [f.name for f in model.preprocessor.inputs]
 
         class Rows(CalibrationDataReader):
-            def __init__(self) -> None:
-                self.batches = iter(range(0, len(calibration), 32))
-
             def get_next(self) -> dict[str, Any] | None:
-                start = next(self.batches, None)
-                if start is None:
-                    return None
-                return {n: calibration.inputs[n][start : start + 32].numpy() for n in names}
+                batch = next(batches, None)
+                return None if batch is None else {name: batch[name].numpy() for name in names}
 
         quantize_static(str(source), str(target), Rows(), weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                         op_types_to_quantize=[op for op in ops if op != "LSTM"], per_channel=False)
@@ -138,6 +153,8 @@ def compress(
     frames = split_frames(model, data)
     if "test" not in frames:
         raise KilnError("the model's config has no test split (data.split.test is 0); pass labelled data with --data")
+    if spec.quantize and spec.quantize.type == "static" and "train" not in frames:
+        raise KilnError("compress.quantize: static int8 calibrates on the training split; it cannot come from --data alone")
     if spec.prune and spec.prune.fine_tune_epochs and "train" not in frames:
         raise KilnError("compress.prune.fine_tune_epochs needs the training split; it cannot come from --data alone")
     pre = model.preprocessor
@@ -165,12 +182,11 @@ def compress(
     net.eval()
     q = spec.quantize
     if q and q.engine == "torch":
-        if q.type == "static":
-            raise KilnError("compress.quantize: static quantisation needs engine: onnxruntime (torch.ao static "
-                            "quantisation is deprecated and not wired into kiln)")
-        recipe["int8_weights"] = quantize.int8_names(net, list(q.modules))
-        quantize.round_trip(net, recipe["int8_weights"])  # what int8 storage keeps: the model measured is the model saved
+        recipe["int8_weights"] = quantize_torch(net, q)
         recipe["torch_ao_available"] = quantize.torch_quantization_available()
+        if q.type == "static" and recipe["torch_ao_available"]:
+            recipe["static_engine"] = static_int8.engine()
+            recipe["static_qparams"] = static_int8.calibrate(net, calibration_batches(model, frames, q.calibration_rows))
     if q:
         recipe["quantize"] = q.model_dump()
     compressed = CompressedModel(config, pre, net, recipe)
@@ -199,7 +215,7 @@ def compress(
                 "distilled student" if spec.distill else "",
                 f"pruned {spec.prune.amount:.0%}{' structured' if spec.prune.structured else ''}"
                 f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
-                f"int8 dynamic ({'torch.ao' if recipe.get('torch_ao_available') else 'stored int8, fp32 compute'})" if q else "",
+                f"int8 {q.type} ({_torch_label(recipe)})" if q else "",
             ) if part)
             variants.append(measure.variant(label, compressed, measure.torch_runner(compressed.net),
                                             (staged / WEIGHTS).stat().st_size, counts))
@@ -240,6 +256,12 @@ def distill_student(teacher: Any, spec: CompressSpec, frames: dict[str, Any],
         extra.append(measure.variant("same student, hard labels only", plain, measure.torch_runner(plain.net),
                                      _state_bytes(plain.net), measure.count_parameters(plain.net)))
     return student, student.history, extra
+
+
+def _torch_label(recipe: dict[str, Any]) -> str:
+    if not recipe.get("torch_ao_available"):
+        return "stored int8, fp32 compute"
+    return f"torch.ao, {recipe['static_engine']}" if recipe.get("static_engine") else "torch.ao"
 
 
 def _state_bytes(net: nn.Module) -> int:

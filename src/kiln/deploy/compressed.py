@@ -1,8 +1,9 @@
 """The compressed supervised artefact (model.json kind `supervised_compressed`): an ordinary kiln
 model directory whose chosen weight matrices are stored as int8 + one float32 scale per row in
 weights.safetensors, and whose model.json records the compression recipe. Loading dequantises the
-weights and, for `quantize.engine: torch`, re-applies torch.ao dynamic int8 quantisation when this
-torch has it (else it runs the dequantised weights in fp32, with one warning)."""
+weights and, for `quantize.engine: torch`, re-applies torch.ao int8 quantisation when this torch has
+it: dynamic, or static with the activation ranges recorded in model.json (static_int8.py); else it
+runs the dequantised weights in fp32, with one warning."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from kiln.artifact import ARTIFACTS, FORMAT_VERSION, META, WEIGHTS
 from kiln.data.preprocessor import Preprocessor, TensorData
-from kiln.deploy import quantize
+from kiln.deploy import quantize, static_int8
 from kiln.errors import KilnError
 from kiln.io import load_tensors, save_tensors, write_json
 from kiln.models import MODELS, build_network
@@ -27,13 +28,15 @@ log = logging.getLogger("kiln")
 
 
 def runtime_net(float_net: nn.Module, recipe: dict[str, Any]) -> nn.Module:
-    """What inference runs: the torch.ao dynamic int8 network, or the float one."""
+    """What inference runs: the torch.ao dynamic or static int8 network, or the float one."""
     spec = recipe.get("quantize") or {}
     if spec.get("engine") != "torch":
         return float_net
     if not quantize.torch_quantization_available():
-        log.warning("torch.ao dynamic quantisation is not available in this torch; running the int8-stored weights in fp32")
+        log.warning("torch.ao quantisation is not available in this torch; running the int8-stored weights in fp32")
         return float_net
+    if spec.get("type") == "static":
+        return static_int8.build(float_net.eval(), recipe["static_qparams"])
     return quantize.dynamic_int8(float_net.eval(), spec["modules"])
 
 

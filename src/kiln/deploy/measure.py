@@ -23,9 +23,10 @@ def batch_of(data: TensorData, size: int) -> dict[str, torch.Tensor]:
 
 
 def latencies_ms_per_row(runs: Sequence[Callable[[dict[str, torch.Tensor]], Any]], data: TensorData, batch: int,
-                         rows: int = 2048, repeats: int = 7) -> list[float]:
+                         rows: int = 2048, repeats: int = 7, clock: Callable[[], float] = time.perf_counter) -> list[float]:
     """Per variant, the median over `repeats` of the mean time per row over about `rows` rows in batches of
-    `batch`. Variants are timed in turn within each repeat, so a busy machine slows them alike."""
+    `batch`. Variants are timed in turn within each repeat, so a busy machine slows them alike.
+    `clock=time.process_time` counts this process's CPU time instead (one-thread runs on a loaded machine)."""
     inputs = batch_of(data, batch)
     calls = max(3, min(200, rows // batch))
     for run in runs:
@@ -34,10 +35,10 @@ def latencies_ms_per_row(runs: Sequence[Callable[[dict[str, torch.Tensor]], Any]
     times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
         for i, run in enumerate(runs):
-            tick = time.perf_counter()
+            tick = clock()
             for _ in range(calls):
                 run(inputs)
-            times[i].append((time.perf_counter() - tick) / (calls * batch))
+            times[i].append((clock() - tick) / (calls * batch))
     return [statistics.median(t) * 1000.0 for t in times]
 
 

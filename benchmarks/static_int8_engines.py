@@ -1,0 +1,67 @@
+"""torch.ao static int8 on a kiln model: which quantised engine is fastest here (x86, fbgemm, qnnpack,
+onednn), timed side by side against the fp32 network, plus test accuracy. The model is a directory that
+``kiln compress MODEL -o DIR --quantize static`` wrote (its calibrated ranges are reused for every engine).
+
+Usage::
+
+    .venv/bin/python benchmarks/static_int8_engines.py runs/digits_static [--batches 1 32 64 256]
+        [--repeats 7] [--output benchmarks/results/static_int8_engines.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", help="a directory written by kiln compress --quantize static (engine torch)")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32, 64, 256])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--cpu-time", action="store_true", help="time with this process's CPU time (one thread), not the wall clock")
+    p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "static_int8_engines.json"))
+    args = p.parse_args(argv)
+
+    import torch
+
+    import kiln
+    from kiln.deploy import measure, static_int8
+    from kiln.deploy.common import split_frames
+    from kiln.io import write_json
+
+    model = kiln.load(args.model)
+    test = model.preprocessor.transform(split_frames(model)["test"])
+    nets = {"fp32": model.float_net}
+    for name in ("x86", "fbgemm", "qnnpack", "onednn"):
+        if name in torch.backends.quantized.supported_engines:
+            nets[name] = static_int8.build(model.float_net, model.recipe["static_qparams"], name)
+    accuracy = {}
+    for name, net in nets.items():
+        with torch.inference_mode():
+            logits = net(test.inputs)
+        out = model.preprocessor.outputs[0].name
+        accuracy[name] = float((logits[out].argmax(-1) == test.targets[out]).float().mean())
+    load_before = os.getloadavg()
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    latency = {b: measure.latencies_ms_per_row([measure.torch_runner(n) for n in nets.values()], test, b, 4096, args.repeats, clock)
+               for b in args.batches}
+    print("| network | test accuracy | " + " | ".join(f"ms/row @{b} (speed-up)" for b in args.batches) + " |")
+    print("|---|---|" + "---|" * len(args.batches))
+    for i, name in enumerate(nets):
+        cells = [f"{latency[b][i]:.4f} ({latency[b][0] / latency[b][i]:.2f}×)" for b in args.batches]
+        print(f"| {name} | {accuracy[name]:.4f} | " + " | ".join(cells) + " |")
+    write_json(args.output, {"command": "python benchmarks/static_int8_engines.py " + " ".join(argv or sys.argv[1:]),
+                             "clock": clock.__name__, "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                             "accuracy": accuracy, "ms_per_row": {str(b): dict(zip(nets, v)) for b, v in latency.items()}})
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; written {args.output}")
+
+
+if __name__ == "__main__":
+    main()
