@@ -46,7 +46,7 @@ def main() -> None:
         differ = sum(int((a[k].argmax(1) != b[k].argmax(1)).sum()) for k in a)
         m_torch, m_onnx = primary_metric(model.metrics_for(test)), primary_metric(onnx_model.metrics_for(test))
         names = [f.name for f in model.preprocessor.inputs]
-        runs = [measure.torch_runner(model.net), measure.onnx_runner(onnx_model.session, names)]
+        runs = [measure.torch_runner(model.net), measure.onnx_runner(onnx_model.session, names, onnx_model.trim)]
         lat = {b: measure.latencies_ms_per_row(runs, test, b) for b in (1, 32)}
         results.append({"model": name, "rows": len(test), "max_abs_diff": diff, "classes_differing": differ,
                         "metric": m_torch[0], "torch": m_torch[1], "onnxruntime": m_onnx[1], "latency_ms_per_row": lat})

@@ -85,3 +85,18 @@ def test_evaluate_with_the_onnx_runtime(tmp_path_factory: pytest.TempPathFactory
     assert json.loads((tmp_path / "e.json").read_text())["accuracy"] == torch_metrics["accuracy"]
     one_line_error(run_cli(capsys, monkeypatch, "evaluate", model_dir, csv, "--runtime", "onnx"), "not an exported kiln ONNX model")
     one_line_error(run_cli(capsys, monkeypatch, "evaluate", model_dir, csv, "--runtime", "tvm"), "--runtime", "tvm")
+
+
+def test_recurrent_batches_are_cut_to_their_longest_row(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from kiln.deploy.export import run_session, trimmed
+
+    lstm = load_onnx(export_onnx(cached_model("bilstm_pool", tmp_path_factory), tmp_path / "lstm.onnx"))
+    other = load_onnx(export_onnx(cached_model("transformer", tmp_path_factory), tmp_path / "transformer.onnx"))
+    assert lstm.trim == {"sentence": 0} and other.trim == {}  # only recurrent encoders ignore the padded tail
+    data = lstm.preprocessor.transform(frame_for("bilstm_pool"))
+    ids = data.inputs["sentence"][:16]
+    longest = int((ids != 0).sum(1).max())
+    assert longest < ids.shape[1] and trimmed({"sentence": ids}, lstm.trim)["sentence"].shape == (16, longest)
+    full = run_session(lstm.session, ["sentence"], data, 16)["label"]
+    cut = run_session(lstm.session, ["sentence"], data, 16, lstm.trim)["label"]
+    assert float((full - cut).abs().max()) <= 1e-5

@@ -201,14 +201,14 @@ def compress(
             names = [f.name for f in pre.inputs]
             fp32_session = session(fp32)
             fp32_model = OnnxModel(config, pre, fp32_session)
-            variants.append(measure.variant("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names),
+            variants.append(measure.variant("onnxruntime fp32", fp32_model, measure.onnx_runner(fp32_session, names, fp32_model.trim),
                                             len(fp32), counts))
             onnxruntime_int8(fp32, q, model, frames, staged / "model.onnx")
             write_json(sidecar(staged / "model.onnx"), preprocessing_meta(compressed))
             int8_session = session(staged / "model.onnx")
             int8_model = OnnxModel(config, pre, int8_session)
             variants.append(measure.variant(f"onnxruntime int8 {q.type}" + (f" + pruned {spec.prune.amount:.0%}" if spec.prune else ""),
-                                            int8_model, measure.onnx_runner(int8_session, names),
+                                            int8_model, measure.onnx_runner(int8_session, names, int8_model.trim),
                                             (staged / "model.onnx").stat().st_size, counts))
         else:
             label = " + ".join(part for part in (

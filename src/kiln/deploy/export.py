@@ -127,12 +127,32 @@ def session(source: str | Path | bytes, threads: int = 1) -> Any:
     return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"])
 
 
-def run_session(sess: Any, names: list[str], data: Any, batch_size: int) -> dict[str, torch.Tensor]:
-    """Logits of every output for TensorData rows, computed by onnxruntime in batches."""
+def trimmable(config: Any, inputs: Any) -> dict[str, int]:
+    """Text inputs (name -> pad id) whose padded tail the exported network ignores, so that a batch can be
+    cut to its longest row: recurrent encoders (their unpacked twin reads each row's state at its last
+    token and masks the padding, as packing does in torch). Other encoders may see the padding
+    (convolutions over it, fixed-length positions), so their batches keep the full padded length."""
+    if config.model.type != "rnn":
+        return {}
+    return {f.name: int(f.describe()["pad_id"]) for f in inputs if f.type == "text" and f.describe().get("encoder") != "ngram"}
+
+
+def trimmed(inputs: dict[str, torch.Tensor], trim: dict[str, int]) -> dict[str, torch.Tensor]:
+    """The batch with each trimmable input cut to its longest row (padding comes after the tokens)."""
+    out = dict(inputs)
+    for name, pad in trim.items():
+        ids = inputs[name]
+        out[name] = ids[:, : max(1, int((ids != pad).sum(1).max()) if len(ids) else 1)]
+    return out
+
+
+def run_session(sess: Any, names: list[str], data: Any, batch_size: int, trim: dict[str, int] | None = None) -> dict[str, torch.Tensor]:
+    """Logits of every output for TensorData rows, computed by onnxruntime in batches (`trim`: see `trimmable`)."""
     outputs = [o.name for o in sess.get_outputs()]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     for start in range(0, len(data), batch_size):
-        feed = {name: data.inputs[name][start : start + batch_size].numpy() for name in names}
+        batch = trimmed({name: data.inputs[name][start : start + batch_size] for name in names}, trim or {})
+        feed = {name: tensor.numpy() for name, tensor in batch.items()}
         for name, value in zip(outputs, sess.run(outputs, feed)):
             parts[name].append(value)
     return {name: torch.from_numpy(np.concatenate(chunks)) for name, chunks in parts.items()}

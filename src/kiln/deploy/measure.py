@@ -52,11 +52,15 @@ def torch_runner(net: torch.nn.Module) -> Callable[[dict[str, torch.Tensor]], An
     return run
 
 
-def onnx_runner(session: Any, names: list[str]) -> Callable[[dict[str, torch.Tensor]], Any]:
-    feed_names = list(names)
+def onnx_runner(session: Any, names: list[str], trim: dict[str, int] | None = None) -> Callable[[dict[str, torch.Tensor]], Any]:
+    """Runs a batch through onnxruntime as OnnxModel does (`trim`: inputs cut to the batch's longest row)."""
+    from kiln.deploy.export import trimmed
+
+    feed_names, cut = list(names), dict(trim or {})
 
     def run(inputs: dict[str, torch.Tensor]) -> Any:
-        return session.run(None, {name: inputs[name].numpy() for name in feed_names})
+        batch = trimmed({name: inputs[name] for name in feed_names}, cut)
+        return session.run(None, {name: tensor.numpy() for name, tensor in batch.items()})
 
     return run
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from kiln.data.preprocessor import Preprocessor, TensorData
-from kiln.deploy.export import FORMAT, run_session, session, sidecar
+from kiln.deploy.export import FORMAT, run_session, session, sidecar, trimmable
 from kiln.errors import KilnError
 from kiln.io import read_json
 from kiln.supervised import Model
@@ -26,9 +26,10 @@ class OnnxModel(Model):
         super().__init__(config, preprocessor, nn.Linear(1, 1))  # a placeholder: `device` reads the CPU
         self.session, self.path = sess, path
         self.input_names = [f.name for f in preprocessor.inputs]
+        self.trim = trimmable(config, preprocessor.inputs)  # recurrent text models: batches cut to their longest row
 
     def _logits(self, data: TensorData) -> dict[str, torch.Tensor]:
-        return run_session(self.session, self.input_names, data, self.config.trainer.eval_batch_size)
+        return run_session(self.session, self.input_names, data, self.config.trainer.eval_batch_size, self.trim)
 
     def save(self, path: str | Path) -> Path:
         raise KilnError("an ONNX model is saved by `kiln export`; re-export the kiln model directory")
