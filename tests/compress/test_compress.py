@@ -149,3 +149,34 @@ def test_bad_compress_section_is_one_line(tmp_path: Path, capsys, monkeypatch) -
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     one_line_error(run_cli(capsys, monkeypatch, "train", tmp_path / "c.yaml", "-o", tmp_path / "run"), "compress.prune.amount")
     assert not (tmp_path / "run").exists()
+
+
+class _DictNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 3)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.layer(inputs["x"])
+
+
+def test_activation_pruning_weighs_weights_by_their_inputs() -> None:
+    from kiln.deploy.prune import apply_pruning
+    from kiln.deploy.spec import PruneSpec
+
+    net = _DictNet()
+    with torch.no_grad():
+        net.layer.weight.copy_(torch.tensor([[1.0, 0.2, 0.5, 0.3]] * 3))
+    x = torch.tensor([[0.0, 10.0, 1.0, 0.0]] * 8)  # column 1 is large, columns 0 and 3 are silent
+    apply_pruning(net, PruneSpec(amount=0.5, criterion="activation"), [{"x": x}])
+    assert (net.layer.weight != 0).int().tolist() == [[0, 1, 1, 0]] * 3  # magnitude alone would keep columns 0 and 2
+
+
+def test_activation_pruning_on_an_lstm(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    source = cached_model("bilstm_pool", tmp_path_factory)
+    report = compress(source, tmp_path / "p", {"prune": {"amount": 0.5, "criterion": "activation", "calibration_rows": 64}}, **FAST)
+    assert report["rows"][-1]["variant"] == "pruned 50% by activation"
+    rnn = kiln.load(tmp_path / "p").net.encoders[0].rnns[0]
+    for name in ("weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse"):
+        zeros = (getattr(rnn, name) == 0).float().mean(dim=1)
+        assert torch.allclose(zeros, torch.full_like(zeros, 0.5), atol=0.07)  # half of every output row

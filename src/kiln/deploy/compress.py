@@ -20,6 +20,7 @@ from torch.nn.utils import prune as torch_prune
 
 from kiln.artifact import WEIGHTS, model_dir
 from kiln.deploy import measure, quantize, static_int8
+from kiln.deploy.prune import apply_pruning
 from kiln.deploy.common import load_supervised, primary_metric, split_frames
 from kiln.deploy.compressed import CompressedModel
 from kiln.deploy.spec import CompressSpec, PruneSpec, QuantizeSpec, load_spec
@@ -31,34 +32,7 @@ COMPRESSED = "compressed"  # beside a run's model/ when the training config has 
 ORT_OPS = {"linear": ["MatMul", "Gemm"], "lstm": ["LSTM"], "gru": ["GRU"], "embedding": ["Gather"]}
 
 
-# -- pruning ----------------------------------------------------------------------------------
-def prunable(net: nn.Module, structured: bool) -> list[tuple[nn.Module, str]]:
-    """Weight matrices to prune: Linear, Conv and recurrent weights, never the output heads
-    (structured pruning takes only Linear and Conv layers)."""
-    heads = {id(m) for m in getattr(net, "heads", [])}
-    kinds: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d) if structured else (nn.Linear, nn.Conv2d, nn.LSTM, nn.GRU)
-    found = []
-    for module in net.modules():
-        if isinstance(module, kinds) and id(module) not in heads:
-            found += [(module, name) for name, p in module.named_parameters(recurse=False) if name.startswith("weight") and p.dim() > 1]
-    if not found:
-        raise KilnError("compress.prune: this model has no prunable weight matrices")
-    return found
-
-
-def apply_pruning(net: nn.Module, spec: PruneSpec) -> list[tuple[nn.Module, str]]:
-    targets = prunable(net, spec.structured)
-    if spec.structured:
-        for module, name in targets:
-            torch_prune.ln_structured(module, name, amount=spec.amount, n=2, dim=0)
-    elif spec.scope == "global":
-        torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=spec.amount)
-    else:
-        for module, name in targets:
-            torch_prune.l1_unstructured(module, name, amount=spec.amount)
-    return targets
-
-
+# -- pruning (kiln.deploy.prune) ---------------------------------------------------------------
 def fine_tune(net: nn.Module, model: Any, frames: dict[str, Any], spec: PruneSpec, progress: bool | str) -> list[dict[str, Any]]:
     """A few epochs on the training split through kiln's one Trainer; the pruning masks keep zeros at zero."""
     from kiln.supervised.task import TableTask
@@ -155,6 +129,9 @@ def compress(
         raise KilnError("the model's config has no test split (data.split.test is 0); pass labelled data with --data")
     if spec.quantize and spec.quantize.type == "static" and "train" not in frames:
         raise KilnError("compress.quantize: static int8 calibrates on the training split; it cannot come from --data alone")
+    if spec.prune and spec.prune.criterion == "activation" and (spec.prune.structured or "train" not in frames):
+        raise KilnError("compress.prune.criterion: activation is for unstructured pruning and calibrates on the training "
+                        "split (not from --data alone)")
     if spec.prune and spec.prune.fine_tune_epochs and "train" not in frames:
         raise KilnError("compress.prune.fine_tune_epochs needs the training split; it cannot come from --data alone")
     pre = model.preprocessor
@@ -173,7 +150,8 @@ def compress(
     config = model.config
     net = copy.deepcopy(model.net).cpu()
     if spec.prune:
-        targets = apply_pruning(net, spec.prune)
+        calibration = calibration_batches(model, frames, spec.prune.calibration_rows) if spec.prune.criterion == "activation" else []
+        targets = apply_pruning(net, spec.prune, calibration)
         if spec.prune.fine_tune_epochs:
             history = fine_tune(net, model, frames, spec.prune, progress)
         for module, name in targets:
@@ -214,6 +192,7 @@ def compress(
             label = " + ".join(part for part in (
                 "distilled student" if spec.distill else "",
                 f"pruned {spec.prune.amount:.0%}{' structured' if spec.prune.structured else ''}"
+                f"{' by activation' if spec.prune.criterion == 'activation' and not spec.prune.structured else ''}"
                 f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
                 f"int8 {q.type} ({_torch_label(recipe)})" if q else "",
             ) if part)
