@@ -1,5 +1,6 @@
 """Compression on the digits MLP and a SST-2 LSTM: size, latency per row, throughput and test metric
-before and after dynamic int8 (torch.ao and onnxruntime), static int8 (onnxruntime) and pruning.
+before and after dynamic int8 (torch.ao and onnxruntime), static int8 (onnxruntime; torch.ao on the
+digits MLP) and pruning (magnitude and activation-aware).
 
 * digits MLP: ``examples/digits_mlp.yaml`` as it is (10 epochs, ~30 s), test split 20% (360 rows).
 * SST-2 LSTM: ``examples/sst2_lstm.yaml`` on a stratified sample of the training file
@@ -11,7 +12,7 @@ Every variant is measured by ``kiln.deploy.compress`` itself (median of 5 timing
 Usage::
 
     .venv/bin/python benchmarks/compress.py [--sst2-sample 0.1] [--sst2-epochs 3] [--no-sst2]
-        [--work runs/bench-compress [--reuse]] [--student-epochs 30] [--only 0 2 5]
+        [--work runs/bench-compress [--reuse]] [--student-epochs 30] [--only 0 2 5] [--no-digits] [--sst2-only 0 1]
         [--output benchmarks/results/compress.json]
 """
 
@@ -47,6 +48,9 @@ def variants(sst2: bool, transfer: str | None = None, student_epochs: int = 30) 
         if transfer:  # benchmarks/distill.py: the training images + 2x unlabelled blends of two of them
             out.append(("distil into MLP [32], T=4, alpha=0.5, on train rows + 2x unlabelled blends (distill.data)",
                         {"distill": {"student": student, "temperature": 4.0, "alpha": 0.5, "data": transfer}}))
+    if not sst2:  # the LSTM model's recurrent layers would stay fp32 (static int8 in torch covers trunk and heads)
+        out.append(("int8 static, torch.ao", {"quantize": {"type": "static", "engine": "torch", **common}}))
+    out.append(("prune 50% by activation (|w|·‖x‖ per output row), no fine-tune", {"prune": {"amount": 0.5, "criterion": "activation"}}))
     return out
 
 
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-sst2", action="store_true")
     p.add_argument("--student-epochs", type=int, default=30, help="distillation: the student's epochs (both kinds)")
     p.add_argument("--only", nargs="*", help="digits variants to run, by number (0-based; default all)")
+    p.add_argument("--sst2-only", nargs="*", help="SST-2 variants to run, by number (0-based; default all)")
+    p.add_argument("--no-digits", action="store_true")
     p.add_argument("--work", help="keep the trained and compressed models here (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true", help="reuse the models already trained in --work")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "compress.json"))
@@ -101,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
             digits_dir = work / "digits_mlp"
         else:
             digits_dir = kiln.train(ROOT / "examples" / "digits_mlp.yaml", output=work / "digits_mlp").run_dir
-        results += run_model("digits MLP", digits_dir, work, sst2=False, student_epochs=args.student_epochs,
-                             only=[int(i) for i in args.only] if args.only else None)
+        if not args.no_digits:
+            results += run_model("digits MLP", digits_dir, work, sst2=False, student_epochs=args.student_epochs,
+                                 only=[int(i) for i in args.only] if args.only else None)
         if not args.no_sst2:
             if args.reuse and (work / "sst2_lstm" / "model").is_dir():
                 lstm_dir = work / "sst2_lstm"
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                 lstm_dir = lstm.run_dir
                 print(f"\nSST-2 LSTM trained on {args.sst2_sample:.0%} of train.tsv for {args.sst2_epochs} epochs in "
                       f"{time.perf_counter() - tick:.0f} s; dev accuracy {lstm.metrics['test']['accuracy']:.4f}")
-            results += run_model("SST-2 LSTM", lstm_dir, work, sst2=True)
+            results += run_model("SST-2 LSTM", lstm_dir, work, sst2=True,
+                                 only=[int(i) for i in args.sst2_only] if args.sst2_only else None)
     write_json(args.output, {
         "command": "python benchmarks/compress.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "threads": int(os.environ["OMP_NUM_THREADS"]), "machine": platform.processor() or platform.machine(),

@@ -57,10 +57,51 @@ def main(argv: list[str] | None = None) -> None:
     for i, name in enumerate(nets):
         cells = [f"{latency[b][i]:.4f} ({latency[b][0] / latency[b][i]:.2f}×)" for b in args.batches]
         print(f"| {name} | {accuracy[name]:.4f} | " + " | ".join(cells) + " |")
-    write_json(args.output, {"command": "python benchmarks/static_int8_engines.py " + " ".join(argv or sys.argv[1:]),
+    ops = layer_ops(model.float_net, args.batches, clock)
+    print("\n| Linear layer (in → out) | batch | fp32 F.linear µs | int8 quantized::linear (x86) µs | speed-up |")
+    print("|---|---|---|---|---|")
+    for row in ops:
+        print(f"| {row['in']} → {row['out']} | {row['batch']} | {row['fp32_us']:.1f} | {row['int8_us']:.1f} | {row['fp32_us'] / row['int8_us']:.2f}× |")
+    write_json(args.output, {"layer_ops": ops,"command": "python benchmarks/static_int8_engines.py " + " ".join(argv or sys.argv[1:]),
                              "clock": clock.__name__, "load_average_before": load_before, "load_average_after": os.getloadavg(),
                              "accuracy": accuracy, "ms_per_row": {str(b): dict(zip(nets, v)) for b, v in latency.items()}})
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; written {args.output}")
+
+
+def layer_ops(net, batches: list[int], clock) -> list[dict]:
+    """Each Linear layer of the trunk and heads alone: fp32 F.linear against torch's int8 Linear op on
+    quantised input, to show the fixed cost per int8 call."""
+    import statistics
+    import warnings
+
+    import torch
+
+    torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "qnnpack"
+    rows = []
+    layers = [m for m in [*net.trunk, *net.heads] if isinstance(m, torch.nn.Linear)]
+    for layer in layers:
+        w, b = layer.weight.detach(), layer.bias.detach()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            packed = torch.ops.quantized.linear_prepack(torch.quantize_per_tensor(w, float(w.abs().max()) / 127, 0, torch.qint8), b)
+        for batch in batches:
+            x = torch.randn(batch, w.shape[1])
+            qx = torch.quantize_per_tensor(x, 0.05, 128, torch.quint8)
+            times = {}
+            for name, call in (("fp32", lambda: torch.nn.functional.linear(x, w, b)),
+                               ("int8", lambda: torch.ops.quantized.linear(qx, packed, 0.1, 64))):
+                with torch.inference_mode():
+                    for _ in range(20):
+                        call()
+                    runs = []
+                    for _ in range(5):
+                        tick = clock()
+                        for _ in range(500):
+                            call()
+                        runs.append((clock() - tick) / 500 * 1e6)
+                times[name] = statistics.median(runs)
+            rows.append({"in": w.shape[1], "out": w.shape[0], "batch": batch, "fp32_us": times["fp32"], "int8_us": times["int8"]})
+    return rows
 
 
 if __name__ == "__main__":
