@@ -36,6 +36,9 @@ def runtime_net(float_net: nn.Module, recipe: dict[str, Any]) -> nn.Module:
         log.warning("torch.ao quantisation is not available in this torch; running the int8-stored weights in fp32")
         return float_net
     if spec.get("type") == "static":
+        if not recipe.get("static_qparams"):  # compressed where torch.ao was missing: no calibrated ranges
+            log.warning("this model was compressed without torch.ao; running its int8-stored weights in fp32")
+            return float_net
         return static_int8.build(float_net.eval(), recipe["static_qparams"])
     return quantize.dynamic_int8(float_net.eval(), spec["modules"])
 
