@@ -87,16 +87,21 @@ def test_evaluate_with_the_onnx_runtime(tmp_path_factory: pytest.TempPathFactory
     one_line_error(run_cli(capsys, monkeypatch, "evaluate", model_dir, csv, "--runtime", "tvm"), "--runtime", "tvm")
 
 
-def test_recurrent_batches_are_cut_to_their_longest_row(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_sequence_batches_are_cut_to_their_longest_row(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     from kiln.deploy.export import run_session, trimmed
 
     lstm = load_onnx(export_onnx(cached_model("bilstm_pool", tmp_path_factory), tmp_path / "lstm.onnx"))
-    other = load_onnx(export_onnx(cached_model("transformer", tmp_path_factory), tmp_path / "transformer.onnx"))
-    assert lstm.trim == {"sentence": 0} and other.trim == {}  # only recurrent encoders ignore the padded tail
+    other = load_onnx(export_onnx(cached_model("ngram", tmp_path_factory), tmp_path / "ngram.onnx"))
+    assert lstm.trim == {"sentence": 0} and other.trim == {}  # n-gram bags are not sequences
     data = lstm.preprocessor.transform(frame_for("bilstm_pool"))
     ids = data.inputs["sentence"][:16]
     longest = int((ids != 0).sum(1).max())
     assert longest < ids.shape[1] and trimmed({"sentence": ids}, lstm.trim)["sentence"].shape == (16, longest)
     full = run_session(lstm.session, ["sentence"], data, 16)["label"]
     cut = run_session(lstm.session, ["sentence"], data, 16, lstm.trim)["label"]
+    assert float((full - cut).abs().max()) <= 1e-5
+    transformer = load_onnx(export_onnx(cached_model("transformer", tmp_path_factory), tmp_path / "transformer.onnx"))
+    assert transformer.trim == {"sentence": 0}
+    data = transformer.preprocessor.transform(frame_for("transformer"))
+    full, cut = (run_session(transformer.session, ["sentence"], data, 16, trim)["label"] for trim in (None, transformer.trim))
     assert float((full - cut).abs().max()) <= 1e-5
