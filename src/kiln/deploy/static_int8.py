@@ -9,7 +9,7 @@ module, kept as JSON in model.json. `build` turns the fp32 network and those ran
 int8 network at compression and at load time.
 
 Engine: x86 (torch's default on x86; its int8 Linear kernels are fbgemm's) where this torch has it,
-else qnnpack (ARM). Measured here, the digits MLP in int8 ran 1.6-4.4x slower with qnnpack than with x86
+else qnnpack (ARM). Measured here, the digits MLP in int8 ran 1.6-4.5x slower with qnnpack than with x86
 (docs/compress.md). The engine only matters while the weights are packed; the packed network runs
 whatever `torch.backends.quantized.engine` is set to later.
 """
