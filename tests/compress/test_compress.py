@@ -180,3 +180,12 @@ def test_activation_pruning_on_an_lstm(tmp_path_factory: pytest.TempPathFactory,
     for name in ("weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse"):
         zeros = (getattr(rnn, name) == 0).float().mean(dim=1)
         assert torch.allclose(zeros, torch.full_like(zeros, 0.5), atol=0.07)  # half of every output row
+
+
+def test_cli_prune_criterion(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys, monkeypatch) -> None:
+    source = cached_model("mlp", tmp_path_factory)
+    code, out, err = run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "a", "--prune", "0.5",
+                             "--prune-criterion", "activation", "-q")
+    assert code == 0 and "pruned 50% by activation" in out, err
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "b", "--prune", "0.5", "--prune-criterion", "size"),
+                   "compress.prune.criterion")
