@@ -65,6 +65,7 @@ class TrainerConfig(Section):
     freeze: list[Literal["embeddings", "encoder"]] = []  # input encoders' token embeddings, or whole encoders
     layer_lr_decay: float | None = Field(None, gt=0.0, le=1.0)  # encoder layer k from the top learns at lr * decay**k
     seed: int = Field(42, ge=0, lt=2**63)
+    checkpoint_interval_s: float = Field(1.0, ge=0.0, le=86_400.0)  # least seconds between checkpoints (0: every round); the last round always writes one
     threads: int | None = Field(None, ge=1, le=1024)  # torch intra-op threads; default $KILN_THREADS or min(4, cores)
     device: str = "auto"
 

@@ -71,6 +71,7 @@ class Trainer:
             ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
             self.step_net = DistributedDataParallel(self.step_net, device_ids=ids)
         self.history: list[dict[str, Any]] = []
+        self.last_checkpoint = time.monotonic()
         self.step = 0  # optimizer steps done
         self.round = 0  # rounds done
         self.stopped = False
@@ -106,6 +107,7 @@ class Trainer:
             self._resume(every)
         for callback in every:
             callback.on_train_begin(self)
+        self.last_checkpoint = time.monotonic()
         with TrainingProgress(task.unit, len(rounds), total, self.progress_mode) as progress, _frozen_heap():
             progress.start(self.step)
             while self.round < len(rounds) and not self.stopped:
@@ -113,7 +115,7 @@ class Trainer:
                 for callback in self.standard:
                     callback.on_round_end(self, row)
                 progress.end_round(self.round, row)
-                self._checkpoint()
+                self._checkpoint(last=self.round >= len(rounds) or self.stopped)
                 for callback in self.callbacks:
                     callback.on_round_end(self, row)
         for callback in every:
@@ -174,9 +176,15 @@ class Trainer:
         return contextlib.nullcontext()
 
     # -- checkpoints --------------------------------------------------------------------------
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, last: bool) -> None:
+        """Save after a round when `checkpoint_interval_s` has passed since the last save, and after the
+        last round. Short rounds (a 9-batch epoch takes milliseconds) would otherwise spend more on
+        checkpoints than on training; a killed run replays at most that many seconds, identically."""
         if self.checkpoint_dir is None or self.rank != 0:
             return
+        if not last and time.monotonic() - self.last_checkpoint < self.cfg.checkpoint_interval_s:
+            return
+        self.last_checkpoint = time.monotonic()
         save_checkpoint(self.checkpoint_dir, {
             "round": self.round,
             "step": self.step,
