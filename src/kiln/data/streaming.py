@@ -217,7 +217,3 @@ class StreamingTable:
                 if on_chunk is not None:
                     on_chunk(chunk)
                 yield chunk
-
-    def count_rows(self) -> dict[str, int]:
-        """Rows of every split after cleaning (one pass per split file)."""
-        return {split: sum(len(c) for c in self.chunks(split)) for split in self.splits}
