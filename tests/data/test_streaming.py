@@ -144,13 +144,19 @@ def test_streaming_resume_reuses_the_saved_preprocessing(tmp_path: Path) -> None
     assert resumed.metrics == first.metrics and len(resumed.history) == 1
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", "/", ".csv"])
 def test_shards_read_each_row_once(tmp_path: Path, suffix: str) -> None:
-    """Two workers' shares cover the file once, with file row numbers; owners_of agrees with them."""
+    """Two workers' shares cover the file (or a directory of 2 files) once, with file row numbers;
+    owners_of agrees with them."""
     path = tmp_path / f"t{suffix}"
     data = frame(203, 0)
-    data.to_parquet(path, row_group_size=40) if suffix == ".parquet" else data.to_csv(path, index=False)
-    total = 203 if suffix == ".parquet" else None
+    if suffix == "/":
+        path.mkdir()
+        data.iloc[:90].to_parquet(path / "a.parquet", row_group_size=40)
+        data.iloc[90:].to_parquet(path / "b.parquet", row_group_size=40)
+    else:
+        data.to_parquet(path, row_group_size=40) if suffix == ".parquet" else data.to_csv(path, index=False)
+    total = None if suffix == ".csv" else 203
     seen = []
     for rank in (0, 1):
         rows = []
