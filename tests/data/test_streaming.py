@@ -12,7 +12,7 @@ import torch
 
 import kiln
 from kiln.data.preprocessor import Preprocessor, TensorData
-from kiln.data.streaming import read_chunks, split_of
+from kiln.data.streaming import owners_of, read_chunks, read_numbered, split_of
 from kiln.errors import KilnError
 from kiln.supervised.config import load_supervised_config
 from kiln.supervised.streaming import rebatch, shuffled
@@ -142,3 +142,29 @@ def test_streaming_resume_reuses_the_saved_preprocessing(tmp_path: Path) -> None
     first = kiln.train(cfg, output=tmp_path / "run")
     resumed = kiln.train(cfg, resume=tmp_path / "run")  # finished: the checkpoint says so, nothing is retrained
     assert resumed.metrics == first.metrics and len(resumed.history) == 1
+
+
+@pytest.mark.parametrize("suffix", [".parquet", "/", ".csv"])
+def test_shards_read_each_row_once(tmp_path: Path, suffix: str) -> None:
+    """Two workers' shares cover the file (or a directory of 2 files) once, with file row numbers;
+    owners_of agrees with them."""
+    path = tmp_path / f"t{suffix}"
+    data = frame(203, 0)
+    if suffix == "/":
+        path.mkdir()
+        data.iloc[:90].to_parquet(path / "a.parquet", row_group_size=40)
+        data.iloc[90:].to_parquet(path / "b.parquet", row_group_size=40)
+    else:
+        data.to_parquet(path, row_group_size=40) if suffix == ".parquet" else data.to_csv(path, index=False)
+    total = None if suffix == ".csv" else 203
+    seen = []
+    for rank in (0, 1):
+        rows = []
+        for first, number, chunk in read_numbered(path, ["id"], 16, (rank, 2)):
+            numbers = np.arange(first, first + len(chunk))
+            assert chunk["id"].tolist() == numbers.tolist()  # id == row number in this table
+            assert set(owners_of(numbers, number, total, 2)) == {rank}
+            rows += numbers.tolist()
+        seen.append(rows)
+    assert sorted(seen[0] + seen[1]) == list(range(203))
+    assert abs(len(seen[0]) - len(seen[1])) <= 16

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -43,6 +45,42 @@ def test_two_workers_match_one_process(tmp_path: Path) -> None:
     assert report["backend"] == {"type": "torchrun", "workers": 2}
 
 
+def _parquet(path: Path, rows: int = 400) -> Path:
+    """dp_helpers' table as Parquet in row groups of 50, with an `id` column for the hash split."""
+    frame = pd.read_csv(table(path.with_suffix(".csv"), rows=rows))
+    frame.insert(0, "id", range(rows))
+    frame.to_parquet(path, row_group_size=50)
+    return path
+
+
+def _streamed(data: Path, backend: dict | None = None, **trainer: object) -> dict:
+    cfg = config(data, backend, **trainer)
+    cfg["data"].update(streaming=True, chunk_rows=32, shuffle_buffer=64, split={"validation": 0.2, "test": 0.1, "key": "id"})
+    return cfg
+
+
+def test_two_workers_stream_half_the_rows_each(tmp_path: Path) -> None:
+    """Each worker reads its half of the file every epoch; the workers end with equal weights, and
+    validation and test metrics cover every row once (the same rows as one process)."""
+    data = _parquet(tmp_path / "t.parquet")
+    one = kiln.train(_streamed(data), output=tmp_path / "one")
+    two = kiln.train(_streamed(data, {"type": "torchrun", "workers": 2}), output=tmp_path / "two")
+    report = yaml.safe_load((tmp_path / "two" / "data_report.json").read_text())
+    reads = report["rows_read_per_worker"]
+    assert [r["train"] for r in reads] == [3 * 200, 3 * 200]  # 3 epochs of half the 400 rows
+    assert [r["validation"] for r in reads] == [4 * 200, 4 * 200]  # each epoch, then the final metrics
+    assert [r["test"] for r in reads] == [200, 200]
+    assert reads[0]["fit"] == 400 and "fit" not in reads[1]  # rank 0 fits the preprocessing and sends it
+    shares = report["train_rows_per_worker"]
+    assert sum(shares) == report["train_rows"] == yaml.safe_load((tmp_path / "one" / "data_report.json").read_text())["train_rows"]
+    assert min(shares) > 0.4 * sum(shares)
+    digests = report["weights_sha256_per_worker"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    for split in ("validation", "test"):
+        assert np.sum(two.metrics[split]["confusion_matrix"]) == np.sum(one.metrics[split]["confusion_matrix"])
+    assert len(two.history) == 3 and two.metrics["test"]["accuracy"] > 0.8
+
+
 def _checkpoint_round(run_dir: Path) -> int:
     from kiln.training.checkpoint import read_checkpoint
 
@@ -52,11 +90,14 @@ def _checkpoint_round(run_dir: Path) -> int:
         return 0
 
 
-@pytest.mark.slow  # ~45 s: two launches of 2 workers (make test-slow)
-def test_kill_minus_9_then_resume_finishes(tmp_path: Path) -> None:
-    data = table(tmp_path / "t.csv", rows=800)
+@pytest.mark.slow  # ~45 s each: two launches of 2 workers (make test-slow)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_kill_minus_9_then_resume_finishes(tmp_path: Path, streamed: bool) -> None:
+    backend = {"type": "torchrun", "workers": 2}
+    cfg = _streamed(_parquet(tmp_path / "t.parquet", rows=800), backend, epochs=12, batch_size=8) if streamed \
+        else config(table(tmp_path / "t.csv", rows=800), backend, epochs=12, batch_size=8)
     cfg_path = tmp_path / "cfg.yaml"
-    cfg_path.write_text(yaml.safe_dump(config(data, {"type": "torchrun", "workers": 2}, epochs=12, batch_size=8)))
+    cfg_path.write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "kiln", "train", str(cfg_path), "-o", str(run_dir), "-q"],
@@ -72,6 +113,9 @@ def test_kill_minus_9_then_resume_finishes(tmp_path: Path) -> None:
     model = kiln.train(yaml.safe_load(cfg_path.read_text()), resume=run_dir)
     assert len(model.history) == 12 and model.history[0]["epoch"] == 1
     assert _checkpoint_round(run_dir) == 12
+    if streamed:  # the resumed epochs: each worker read its half (400 of the 800 rows) per epoch
+        reads = yaml.safe_load((run_dir / "data_report.json").read_text())["rows_read_per_worker"]
+        assert reads[0]["train"] == reads[1]["train"] == 400 * (12 - done)
 
 
 def test_worker_error_is_one_line(tmp_path: Path) -> None:

@@ -49,6 +49,17 @@ def open_dataset(path: str | Path) -> Any:
 
 def read_chunks(path: str | Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The named columns of a table, `chunk_rows` rows at a time, in file order."""
+    for _, _, chunk in read_numbered(path, columns, chunk_rows):
+        yield chunk
+
+
+def read_numbered(path: str | Path, columns: Sequence[str], chunk_rows: int,
+                  shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """The named columns of a table, `chunk_rows` rows at a time, in file order, as (file row number
+    of the chunk's first row, the chunk's number in the file, chunk). With `shard` (rank, workers)
+    only that worker's share is read: for Parquet a contiguous 1/workers of the rows (only the row
+    groups that hold them are read), for CSV every workers-th record batch (pyarrow still parses the
+    whole text, but converts only these). `owners_of` says which worker reads a row."""
     import pyarrow.dataset as ds
 
     dataset = open_dataset(path)
@@ -56,17 +67,63 @@ def read_chunks(path: str | Path, columns: Sequence[str], chunk_rows: int) -> It
     if missing:
         raise KilnError(f"column(s) {missing} not found in {path}; it has: {', '.join(dataset.schema.names[:30])}")
     try:
-        # bounded memory: little read-ahead, and no pre-buffering (it keeps a whole Parquet file's column chunks)
-        options = {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)} \
-            if isinstance(dataset.format, ds.ParquetFileFormat) else {}
-        for batch in dataset.to_batches(columns=list(columns), batch_size=chunk_rows, batch_readahead=2,
-                                        fragment_readahead=1, **options):
-            if batch.num_rows:
-                yield batch.to_pandas()
+        if isinstance(dataset.format, ds.ParquetFileFormat):
+            yield from _parquet_chunks(dataset, list(columns), chunk_rows, shard)
+            return
+        row = 0
+        rank, workers = shard
+        for index, batch in enumerate(dataset.to_batches(columns=list(columns), batch_size=chunk_rows,
+                                                          batch_readahead=2, fragment_readahead=1)):
+            if batch.num_rows and index % workers == rank:
+                yield row, index, batch.to_pandas()
+            row += batch.num_rows
     except KilnError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise KilnError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _parquet_chunks(dataset: Any, columns: list[str], chunk_rows: int,
+                    shard: tuple[int, int]) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """Parquet row groups in file order; a shard reads rows [total*rank/workers, total*(rank+1)/workers)."""
+    import pyarrow.dataset as ds
+
+    pieces = [piece for fragment in dataset.get_fragments() for piece in fragment.split_by_row_group()]
+    sizes = [piece.row_groups[0].num_rows for piece in pieces]
+    total = sum(sizes)
+    rank, workers = shard
+    low, high = total * rank // workers, total * (rank + 1) // workers
+    # bounded memory: little read-ahead, and no pre-buffering (it keeps a whole Parquet file's column chunks)
+    options = ds.ParquetFragmentScanOptions(pre_buffer=False)
+    start, number = 0, 0
+    for piece, size in zip(pieces, sizes):
+        first, start = start, start + size
+        if start <= low or first >= high:
+            continue  # another worker's row group: not read
+        row = first
+        for batch in piece.to_batches(columns=columns, batch_size=chunk_rows, batch_readahead=2,
+                                      fragment_scan_options=options):
+            lo, hi = max(row, low), min(row + batch.num_rows, high)
+            if hi > lo:
+                yield lo, number, batch.slice(lo - row, hi - lo).to_pandas()
+                number += 1
+            row += batch.num_rows
+
+
+def owners_of(rows: np.ndarray, chunk: int, total: int | None, workers: int) -> np.ndarray:
+    """The worker that reads each row (file row numbers `rows`, of chunk number `chunk`) when the
+    reading is divided `workers` ways: by row range for Parquet (`total` rows), by chunk for CSV."""
+    if total is None:
+        return np.full(len(rows), chunk % workers, dtype=np.int64)
+    return ((rows.astype(np.int64) + 1) * workers - 1) // max(total, 1)
+
+
+def parquet_rows(path: str | Path) -> int | None:
+    """Rows of a Parquet file or directory from its metadata (None for CSV)."""
+    import pyarrow.dataset as ds
+
+    dataset = open_dataset(path)
+    return int(dataset.count_rows()) if isinstance(dataset.format, ds.ParquetFileFormat) else None
 
 
 def _mix(values: np.ndarray, seed: int) -> np.ndarray:
@@ -112,11 +169,15 @@ class StreamingTable:
     `data.train` is split by `split_of` over `data.split.key` (or the row number) unless
     `data.validation` / `data.test` name files, which are streamed whole as those splits."""
 
-    def __init__(self, data_cfg: Any, inputs: Sequence[Feature], outputs: Sequence[Feature]) -> None:
+    def __init__(self, data_cfg: Any, inputs: Sequence[Feature], outputs: Sequence[Feature],
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.cfg = data_cfg
         self.inputs, self.outputs = list(inputs), list(outputs)
         self.features = [*self.inputs, *self.outputs]
         self.counts: dict[str, int] = {}
+        self.shard = shard  # (rank, workers): the share of every file this process reads
+        self.rows_read: dict[str, int] = {}  # file rows read, per pass ("fit", "train", "validation", "test")
+        self.rows_by_worker: list[int] | None = None  # cleaned training rows in each worker's share (once counted)
         split = data_cfg.split
         self.fractions = {"validation": 0.0 if data_cfg.validation else split.validation,
                           "test": 0.0 if data_cfg.test else split.test}
@@ -125,28 +186,34 @@ class StreamingTable:
     def _source(self, split: str) -> str:
         return getattr(self.cfg, split) if split != "train" and getattr(self.cfg, split) else self.cfg.train
 
-    def chunks(self, split: str, on_chunk: Callable[[pd.DataFrame], None] | None = None) -> Iterator[pd.DataFrame]:
-        """Cleaned chunks of one split, in file order."""
+    def chunks(self, split: str, on_chunk: Callable[[pd.DataFrame], None] | None = None, whole: bool = False,
+               owners: list[int] | None = None) -> Iterator[pd.DataFrame]:
+        """Cleaned chunks of one split, in file order: this process's share of the file (`shard`), or
+        all of it with `whole` (counted as the "fit" pass). `owners` (a list of `shard` workers' zeros)
+        then counts the cleaned rows of the split each worker's share holds."""
         path = self._source(split)
         columns = [f.name for f in self.features]
         key = self.cfg.split.key
         hashed = path == self.cfg.train and any(self.fractions.values())
         if hashed and key and key not in columns:
             columns.append(key)
-        row = 0
         code = SPLITS.index(split)
-        for chunk in read_chunks(path, columns, self.cfg.chunk_rows):
-            if hashed:
-                keys = chunk[key] if key else np.arange(row, row + len(chunk), dtype=np.uint64)
-                row += len(chunk)
-                chunk = chunk.loc[split_of(keys, self.cfg.split.seed, self.fractions["validation"], self.fractions["test"]) == code]
-            chunk = clean_chunk(chunk[[f.name for f in self.features]].reset_index(drop=True), self.features,
-                                self.outputs, self.counts)
+        pass_name = "fit" if whole else split
+        workers = self.shard[1]
+        total = parquet_rows(path) if owners is not None else None
+        for first, number, chunk in read_numbered(path, columns, self.cfg.chunk_rows, (0, 1) if whole else self.shard):
+            self.rows_read[pass_name] = self.rows_read.get(pass_name, 0) + len(chunk)
+            rows = np.arange(first, first + len(chunk), dtype=np.uint64)
+            keep = split_of(chunk[key] if key else rows, self.cfg.split.seed, self.fractions["validation"],
+                            self.fractions["test"]) == code if hashed else np.ones(len(chunk), dtype=bool)
+            chunk = chunk.loc[keep, [f.name for f in self.features]].reset_index(drop=True)
+            if owners is not None:
+                chunk["__owner"] = owners_of(rows[keep], number, total, workers)
+            chunk = clean_chunk(chunk, self.features, self.outputs, self.counts)
+            if owners is not None:
+                for owner, count in enumerate(np.bincount(chunk.pop("__owner").to_numpy(), minlength=workers)):
+                    owners[owner] += int(count)
             if len(chunk):
                 if on_chunk is not None:
                     on_chunk(chunk)
                 yield chunk
-
-    def count_rows(self) -> dict[str, int]:
-        """Rows of every split after cleaning (one pass per split file)."""
-        return {split: sum(len(c) for c in self.chunks(split)) for split in self.splits}

@@ -29,7 +29,8 @@ from kiln.supervised.frozen import CACHE_DIR, cache_frozen
 from kiln.supervised.finetune import attach_tokenizer, load_encoder_weights, resolve_pretrained
 from kiln.supervised.prepared import PreparedData, data_key
 from kiln.training import Run, Trainer, load_run
-from kiln.training.distributed import all_sum, in_worker, is_main, launch_run, shard_rows
+from kiln.training.distributed import (all_sum, gather_all, in_worker, is_main, launch_run, rank_and_world, shard_rows,
+                                      weights_digest)
 
 if TYPE_CHECKING:
     from kiln.training.trainer import Trainer as TrainerType
@@ -276,7 +277,7 @@ def train(
         frames, report = ({}, {}) if streaming else load_splits(config, data)
         if streaming:
             cleaner = Preprocessor(config)  # cleaning is stateless: any instance's features will do
-            table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs)
+            table = StreamingTable(config.data, cleaner.inputs, cleaner.outputs, shard=rank_and_world())  # each worker reads its share
         if base is not None:
             pre, net = base.preprocessor, base.net
         elif saved is not None:
@@ -307,12 +308,16 @@ def train(
     trainer = Trainer(frozen.net if frozen else net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
     model.net = net.to(device) if frozen else trainer.net
+    if streaming:  # every worker streams its share of validation and test
+        model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
+        report["rows_read_per_worker"] = gather_all(dict(table.rows_read))
+        report["train_rows_per_worker"] = table.rows_by_worker
+    if trainer.world > 1:  # DDP keeps the workers' weights equal: recorded as a check
+        report["weights_sha256_per_worker"] = gather_all(weights_digest(trainer.net))
     if not main:
         return model
     scorer = Model(config, pre, trainer.net)  # the network trained on what `tensors` hold (cached vectors or not)
-    if streaming:
-        model.metrics = {split: split_metrics(model.net, task, split) for split in ("validation", "test") if split in table.splits}
-    else:
+    if not streaming:
         model.metrics = {split: scorer.metrics_for(tensors[split]) for split in ("validation", "test") if split in tensors}
     report["stop_reason"] = trainer.stop_reason
     report["best_epoch"] = trainer.monitor.best_round

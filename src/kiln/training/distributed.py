@@ -9,6 +9,7 @@ each rank its slice of every global batch, and rank 0 alone writes the run direc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import tempfile
@@ -61,6 +62,34 @@ def all_sum(values: list[float], device: torch.device) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def from_main(value: Any) -> Any:
+    """Rank 0's `value` on every rank (identity when not distributed)."""
+    if rank_and_world()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_all(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order, on every rank ([value] when not distributed)."""
+    world = rank_and_world()[1]
+    if world == 1:
+        return [value]
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def weights_digest(net: torch.nn.Module) -> str:
+    """A short SHA-256 of a network's state (to check that every worker ends with the same weights)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def shard_rows(index: torch.Tensor) -> tuple[torch.Tensor, float]:
