@@ -139,7 +139,10 @@ def run_kiln(task: str, size: str, config: dict[str, Any], seed: int) -> tuple[f
     with tempfile.TemporaryDirectory() as run_dir:
         model = kiln.train(config, data=data, output=run_dir)
     test = model.metrics["test"]
-    extra = {"epochs": len(getattr(model, "history", []) or []) or None}
+    history = getattr(model, "history", []) or []
+    losses = [row["validation_loss"] for row in history if "validation_loss" in row]
+    extra = {"epochs": len(history) or None,  # best_epoch: the lowest validation loss (what restore_best keeps by default)
+             "best_epoch": 1 + losses.index(min(losses)) if losses else None}
     return float(test[TASKS[task]["metric"]]), extra
 
 
