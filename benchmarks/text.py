@@ -13,7 +13,8 @@ its task is the one whose file its ``data.train`` names. The baseline (scikit-le
 ``LogisticRegression``, both at their defaults except ``max_iter``) trains on the rows kiln sees in all (its
 training and validation splits) and is scored on the same test rows. Every (task, size, config, seed) cell is
 cached in the JSON with a hash of the config text and overrides: a re-run only runs missing or changed cells
-(``--fresh`` redoes all). Each cell prints its wall time and the load average (``uptime``).
+(``--fresh`` redoes all). Each cell prints its wall time and the load average (``uptime``); kiln cells also record
+their epochs and ``best_epoch`` (the lowest validation loss).
 
 Usage::
 

@@ -43,5 +43,7 @@ def test_text_benchmark_runs_and_reuses_cached_cells(tmp_path: Path, data_dir: P
     cells = result["cells"]
     assert {k.split("|")[2].split(" ")[0] for k in cells} == {"tfidf+lr", "examples/sms_spam_ngram.yaml"}
     assert all(0.0 <= c["metric"] <= 1.0 and c["seconds"] >= 0 for c in cells.values())
+    kiln_cell = next(c for k, c in cells.items() if "sms_spam_ngram" in k)
+    assert kiln_cell["epochs"] == 1 and kiln_cell["best_epoch"] == 1  # the epoch of the lowest validation loss
     again = _run("text.py", *args, output=tmp_path / "text.json")
     assert again["cells"] == cells  # nothing re-ran
