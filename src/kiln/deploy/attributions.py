@@ -157,7 +157,10 @@ def integrated_gradients(net: nn.Module, features: list[Any], output: Any, data:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "multiple layers provided": each layer here is a separate input's entry point
         lig = LayerIntegratedGradients(probed, layers)
-    attributions = lig.attribute(inputs, baselines=base, target=target, n_steps=steps, internal_batch_size=max(steps, 64))
+    # The midpoint rule: on SST-2 LSTMs (saturating gates) its completeness error at the 90th percentile
+    # was lower than Captum's default Gauss-Legendre (0.0176 vs 0.0255 and 0.0188 vs 0.0205, 100 dev rows, 50 steps)
+    attributions = lig.attribute(inputs, baselines=base, target=target, n_steps=steps, method="riemann_middle",
+                                 internal_batch_size=max(steps, 64))
     if not isinstance(attributions, list):
         attributions = [attributions]
     attributions = [a.detach() for a in attributions]
