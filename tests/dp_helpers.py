@@ -26,7 +26,8 @@ def config(data: Path, backend: dict | None = None, epochs: int = 3, **trainer: 
                            {"name": "c", "type": "category"}],
         "output_features": [{"name": "y", "type": "binary"}],
         "model": {"type": "mlp", "hidden": [16], "dropout": 0.0},
-        "trainer": {"epochs": epochs, "batch_size": 20, "learning_rate": 0.01, "seed": 3, **trainer},
+        # a checkpoint after every epoch: the kill -9 tests stop runs between two of them
+        "trainer": {"epochs": epochs, "batch_size": 20, "learning_rate": 0.01, "seed": 3, "checkpoint_interval_s": 0, **trainer},
     }
     if backend:
         cfg["backend"] = backend

@@ -118,7 +118,7 @@ def test_killed_process_resumes_to_the_uninterrupted_result(tabular, tmp_path):
         "input_features": [{"name": "x", "type": "numeric"}, {"name": "color", "type": "category"}],
         "output_features": [{"name": "y", "type": "binary"}],
         "model": {"type": "mlp", "hidden": [64, 64], "dropout": 0.2},
-        "trainer": {"epochs": 10, "batch_size": 1},
+        "trainer": {"epochs": 10, "batch_size": 1, "checkpoint_interval_s": 0},  # a checkpoint after every epoch: killed mid-run
     })
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-c", "from kiln.cli import main; main()", "train", str(config), "-q", "--output"]

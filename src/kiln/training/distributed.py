@@ -135,6 +135,12 @@ def _run_worker(fn: Callable[..., Any], args: tuple, errors: str, threads: str, 
         rank = rank_and_world()[0]
         Path(errors, f"rank{rank}").write_text(str(exc))
         raise SystemExit(2) from None
+    else:
+        # Rank 0 is still writing the run directory when the others return; a rank that tore its group down
+        # right after the last collective (the weights digest) could abort in gloo's teardown while its send
+        # was in flight ("terminate called without an active exception"). Everyone leaves together.
+        if own_group and dist.is_initialized():
+            dist.barrier()
     finally:
         if own_group and dist.is_initialized():
             dist.destroy_process_group()
