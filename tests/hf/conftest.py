@@ -121,3 +121,25 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture
+def example_on_sst2_slice(tiny_bert: Path, data_dir: Path, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[dict[str, Any], Path, Path]]:
+    """examples/NAME.yaml with the tiny checkpoint as KILN_BERT and `epochs`, written to tmp_path, and a
+    200-row slice of SST-2's train.tsv: returns (the example as read, its config path, the slice path)."""
+    import yaml
+
+    monkeypatch.setenv("KILN_BERT", str(tiny_bert))
+    monkeypatch.setenv("KILN_DATA", str(data_dir))
+
+    def make(name: str, epochs: int) -> tuple[dict[str, Any], Path, Path]:
+        example = yaml.safe_load((Path(__file__).parents[2] / "examples" / f"{name}.yaml").read_text())
+        written = {**example, "trainer": {**example["trainer"], "epochs": epochs}}
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(written), encoding="utf-8")
+        lines = (data_dir / "sst2" / "train.tsv").read_bytes().split(b"\n")  # rows end at \n only (stray \r inside)
+        (tmp_path / "slice.tsv").write_bytes(b"\n".join(lines[:201]) + b"\n")  # header + 200 rows
+        return example, config, tmp_path / "slice.tsv"
+
+    return make

@@ -94,18 +94,10 @@ def test_cli_train_predict_and_merge_refusal(cli, hf_config, sentiment: Path, tm
     assert "no LoRA adapter to merge" in err
 
 
-def test_example_config_on_an_sst2_slice(cli, tiny_bert: Path, data_dir: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_config_on_an_sst2_slice(cli, example_on_sst2_slice, tiny_bert: Path, tmp_path: Path) -> None:
     """examples/bert_finetune.yaml as written (lr 2e-5, warm-up, [CLS] head), 1 epoch on 200 SST-2 rows."""
-    monkeypatch.setenv("KILN_BERT", str(tiny_bert))
-    monkeypatch.setenv("KILN_DATA", str(data_dir))
-    example = yaml.safe_load((Path(__file__).parents[2] / "examples" / "bert_finetune.yaml").read_text())
-    example["trainer"]["epochs"] = 1
-    config = tmp_path / "bert_finetune.yaml"
-    config.write_text(yaml.safe_dump(example), encoding="utf-8")
-    lines = (data_dir / "sst2" / "train.tsv").read_bytes().split(b"\n")  # rows end at \n only (stray \r inside)
-    (tmp_path / "slice.tsv").write_bytes(b"\n".join(lines[:201]) + b"\n")  # header + 200 rows
-    code, _, err = cli("train", config, "--data", tmp_path / "slice.tsv", "-q", "-o", tmp_path / "run")
+    _, config, data = example_on_sst2_slice("bert_finetune", epochs=1)
+    code, _, err = cli("train", config, "--data", data, "-q", "-o", tmp_path / "run")
     assert code == 0, err
     saved = read_json(tmp_path / "run" / "model" / "model.json")["config"]
     assert saved["model"]["path"] == str(tiny_bert) and saved["trainer"]["learning_rate"] == 2e-5

@@ -190,23 +190,13 @@ def test_bad_config_is_one_line(cli, hf_config, tmp_path: Path, model: dict[str,
 
 
 
-def test_example_config_on_an_sst2_slice(cli, tiny_bert: Path, data_dir: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_config_on_an_sst2_slice(cli, example_on_sst2_slice, tmp_path: Path) -> None:
     """examples/bert_frozen.yaml as written, 2 epochs on 200 SST-2 rows: the cached path, then predict."""
-    import yaml
-
-    monkeypatch.setenv("KILN_BERT", str(tiny_bert))
-    monkeypatch.setenv("KILN_DATA", str(data_dir))
-    example = yaml.safe_load((Path(__file__).parents[2] / "examples" / "bert_frozen.yaml").read_text())
+    example, config, data = example_on_sst2_slice("bert_frozen", epochs=2)
     assert example["trainer"]["freeze"] == ["encoder"]
-    example["trainer"]["epochs"] = 2
-    config = tmp_path / "bert_frozen.yaml"
-    config.write_text(yaml.safe_dump(example), encoding="utf-8")
-    lines = (data_dir / "sst2" / "train.tsv").read_bytes().split(b"\n")  # rows end at \n only (stray \r inside)
-    (tmp_path / "slice.tsv").write_bytes(b"\n".join(lines[:201]) + b"\n")  # header + 200 rows
-    code, _, err = cli("train", config, "--data", tmp_path / "slice.tsv", "-q", "-o", tmp_path / "run")
+    code, _, err = cli("train", config, "--data", data, "-q", "-o", tmp_path / "run")
     assert code == 0, err
     report = read_json(tmp_path / "run" / "data_report.json")
     assert report["frozen_encoder"]["rows"] == sum(report["rows"].values()) and report["rows"]["test"] == 872
-    code, _, err = cli("predict", tmp_path / "run", tmp_path / "slice.tsv", "-o", tmp_path / "preds.csv")
+    code, _, err = cli("predict", tmp_path / "run", data, "-o", tmp_path / "preds.csv")
     assert code == 0, err
