@@ -120,3 +120,14 @@ def test_image_arrays_and_files(tmp_path):
     assert g.transform(pd.Series(paths)).shape == (3, 3, 6, 5)
     with pytest.raises(KilnError, match="cannot read image"):
         g.transform(pd.Series([str(tmp_path / "missing.png")]))
+
+
+def test_is_missing_blank_strings_and_arrays() -> None:
+    """NaN/None and blank strings are missing, in object and string columns; array cells (image pixels)
+    are never stringified or taken for blank."""
+    from kiln.features.base import is_missing
+
+    assert is_missing(pd.Series(["a", " ", None, np.nan], dtype=object)).tolist() == [False, True, True, True]
+    assert is_missing(pd.Series(["a", "  ", None], dtype="string")).tolist() == [False, True, True]
+    assert is_missing(pd.Series([np.zeros(64), None, np.ones(64)])).tolist() == [False, True, False]
+    assert is_missing(pd.Series([1.0, np.nan])).tolist() == [False, True]

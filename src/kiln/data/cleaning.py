@@ -71,21 +71,23 @@ def clean_frame(
         report["duplicates_dropped"] = int(dupes.sum())
         frame = frame.loc[~dupes]
     coerced: dict[str, int] = {}
+    missing: dict[str, np.ndarray] = {}
     for feature in features:
         frame[feature.name], changes = feature.clean(frame[feature.name])
         if changes.get("coerced_non_numeric"):
             coerced[feature.name] = changes["coerced_non_numeric"]
-        if is_missing(frame[feature.name]).all():  # dropped duplicates repeat kept rows: no loaded value is usable
+        missing[feature.name] = is_missing(frame[feature.name]).to_numpy()
+        if missing[feature.name].all():  # dropped duplicates repeat kept rows: no loaded value is usable
             what = "missing or non-numeric" if feature.name in coerced else "missing"
             raise KilnError(f"column '{feature.name}' in {where} is empty: all {report['rows_loaded']} values are {what}")
     if coerced:
         report["coerced_non_numeric"] = coerced
         counts = ", ".join(f"'{name}' ({n})" for name, n in coerced.items())
         log.warning("%s: non-numeric values in numeric column(s) were treated as missing: %s", where, counts)
-    report["missing_values"] = {f.name: int(is_missing(frame[f.name]).sum()) for f in inputs if is_missing(frame[f.name]).any()}
+    report["missing_values"] = {f.name: int(missing[f.name].sum()) for f in inputs if missing[f.name].any()}
     no_label = np.zeros(len(frame), dtype=bool)
     for feature in outputs:
-        no_label |= is_missing(frame[feature.name]).to_numpy()
+        no_label |= missing[feature.name]
     if no_label.any():
         report["rows_missing_label_dropped"] = int(no_label.sum())
         frame = frame.loc[~no_label]

@@ -99,8 +99,10 @@ class Feature:
 def is_missing(series: pd.Series) -> pd.Series:
     """True where a value is missing: NaN/None, or a blank string."""
     missing = series.isna()
-    if series.dtype == object or pd.api.types.is_string_dtype(series):
-        missing |= series.astype(str).str.strip().eq("") & ~series.isna()
+    if series.dtype == object:  # only strings can be blank: arrays (image pixels) are never stringified
+        missing |= series.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    elif pd.api.types.is_string_dtype(series):
+        missing |= series.str.strip().eq("").fillna(False).astype(bool)
     return missing
 
 
