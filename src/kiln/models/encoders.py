@@ -91,20 +91,18 @@ class TextRNNEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         lengths = (x != 0).sum(1).clamp(min=1).cpu()
-        out = self.embedding_dropout(self.embedding(x))
+        packed = pack_padded_sequence(self.embedding_dropout(self.embedding(x)), lengths, batch_first=True, enforce_sorted=False)
         final: Tensor | None = None
-        for i, rnn in enumerate(self.rnns):
+        for i, rnn in enumerate(self.rnns):  # layer to layer the sequence stays packed: no re-padding, no re-sorting
             if i:
-                out = self.dropout(out)
-            packed = pack_padded_sequence(out, lengths, batch_first=True, enforce_sorted=False)
-            packed_out, state = rnn(packed)
+                packed = packed._replace(data=self.dropout(packed.data))
+            packed, state = rnn(packed)
             h_n = state[0] if isinstance(state, tuple) else state
             final = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.bidirectional else h_n[-1]
-            if i < len(self.rnns) - 1 or self.pool != "last":
-                out, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=x.size(1))
         assert final is not None
         if self.pool == "last":
             return final
+        out, _ = nn.utils.rnn.pad_packed_sequence(packed, batch_first=True, total_length=x.size(1))
         return pool_over_time(out, length_mask(lengths.to(x.device), x.size(1)), self.pool)
 
 
