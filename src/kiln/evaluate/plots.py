@@ -12,19 +12,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 from kiln.io import atomic_path  # noqa: E402
 
 _SPLITS = ("train", "validation")
 _SECOND_PANEL = ("accuracy", "r2")  # first one with columns in the history wins
 _DPI = 100
+_SHORT_LABELS = 4  # class names up to this long fit the confusion matrix's fixed margins
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as PNG (atomically) and close it."""
+    """Write ``fig`` to ``path`` as PNG (atomically) and close it. zlib level 1: a few per cent larger
+    files, a fifth less time to encode a line plot."""
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=_DPI)  # every figure is laid out by tight_layout: no second draw
+            fig.savefig(tmp, format="png", dpi=_DPI, pil_kwargs={"compress_level": 1})
     finally:
         plt.close(fig)
     return Path(path)
@@ -46,10 +49,22 @@ def _second_panel(history: pd.DataFrame) -> tuple[str, list[str]] | None:
     return None
 
 
+def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, between: float = 0.0) -> None:
+    """Fixed margins in inches: laying out by measuring every label (tight_layout) costs a draw."""
+    width, height = fig.get_size_inches()
+    panels = len(fig.axes)
+    panel = (width - left - right - between * (panels - 1)) / panels
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=between / panel if panels > 1 else 0.2)
+
+
 def _draw_curves(ax: plt.Axes, history: pd.DataFrame, columns: list[str], ylabel: str, x: str = "epoch") -> None:
     for col in columns:
         rows = history[[x, col]].dropna()
         ax.plot(rows[x], rows[col], marker="o", markersize=3, label=col)
+    short = ScalarFormatter()
+    short.set_powerlimits((-3, 4))  # 25000 → 2.5 and "1e4" above the axis: tick labels fit the fixed margin
+    ax.yaxis.set_major_formatter(short)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
@@ -71,7 +86,7 @@ def plot_loss_curves(history: pd.DataFrame, path: Path, x: str = "epoch") -> Pat
         metric, cols = second
         _draw_curves(axes[0, 1], history, cols, metric, x)
         axes[0, 1].set_title(metric.capitalize() if metric != "r2" else "R²")
-    fig.tight_layout()
+    _margins(fig, left=0.85, right=0.15, bottom=0.55, top=0.35, between=0.95)
     return _save(fig, path)
 
 
@@ -102,5 +117,8 @@ def plot_confusion_matrix(
     ax.set_title(title)
     if n <= 30:
         _annotate(ax, matrix)
-    fig.tight_layout()
+    if max(map(len, classes), default=0) <= _SHORT_LABELS:
+        _margins(fig, left=0.8, right=0.9, bottom=0.7, top=0.45)
+    else:
+        fig.tight_layout()  # long class names: measure them
     return _save(fig, path)
