@@ -4,17 +4,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
-from kiln.console import console
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 _SHOWN = ("train_loss", "train_accuracy", "train_mae", "validation_loss", "validation_accuracy", "validation_f1",
           "validation_r2", "validation_mae", "validation_perplexity", "tokens_per_s")
@@ -42,7 +35,11 @@ class TrainingProgress:
         self.every = max(1, total_steps // 200)
         self.bar: Progress | None = None
         self.task: Any = None
-        if mode == "bar":
+        if mode == "bar":  # rich.progress loads only for a bar (a third of a second at import)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            from kiln.console import console
+
             self.bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("{task.fields[info]}"), console=console(file=self.stream),
