@@ -34,7 +34,7 @@ def compress_cmd(
     quantize: Annotated[Optional[str], typer.Option("--quantize", help="dynamic or static int8 quantisation")] = None,
     engine: Annotated[Optional[str], typer.Option("--engine", help="quantisation engine: torch or onnxruntime")] = None,
     prune: Annotated[Optional[float], typer.Option("--prune", help="share of weights to prune, e.g. 0.5")] = None,
-    prune_criterion: Annotated[Optional[str], typer.Option("--prune-criterion", help="magnitude or activation (|w| x input norm)")] = None,
+    prune_criterion: Annotated[Optional[str], typer.Option("--prune-criterion", help="magnitude, activation (|w| x input norm) or reconstruct (activation, then the kept weights re-fit)")] = None,
     fine_tune_epochs: Annotated[Optional[int], typer.Option("--fine-tune-epochs", help="epochs of fine-tuning after pruning")] = None,
     max_metric_drop: Annotated[Optional[float], typer.Option("--max-metric-drop", help="refuse if the test metric drops more")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="labelled test data (default: the model's own test split)")] = None,

@@ -20,7 +20,7 @@ from torch.nn.utils import prune as torch_prune
 
 from kiln.artifact import WEIGHTS, model_dir
 from kiln.deploy import measure, quantize, static_int8
-from kiln.deploy.prune import apply_pruning
+from kiln.deploy.prune import CALIBRATED, apply_pruning
 from kiln.deploy.common import load_supervised, primary_metric, split_frames
 from kiln.deploy.compressed import CompressedModel
 from kiln.deploy.spec import CompressSpec, PruneSpec, QuantizeSpec, load_spec
@@ -29,6 +29,7 @@ from kiln.io import write_json, write_text
 
 REPORT = "compression.json"
 COMPRESSED = "compressed"  # beside a run's model/ when the training config has a `compress:` section
+PRUNE_LABELS = {"magnitude": "", "activation": " by activation", "reconstruct": " by activation + reconstruction"}
 ORT_OPS = {"linear": ["MatMul", "Gemm"], "lstm": ["LSTM"], "gru": ["GRU"], "embedding": ["Gather"]}
 
 
@@ -129,9 +130,9 @@ def compress(
         raise KilnError("the model's config has no test split (data.split.test is 0); pass labelled data with --data")
     if spec.quantize and spec.quantize.type == "static" and "train" not in frames:
         raise KilnError("compress.quantize: static int8 calibrates on the training split; it cannot come from --data alone")
-    if spec.prune and spec.prune.criterion == "activation" and (spec.prune.structured or "train" not in frames):
-        raise KilnError("compress.prune.criterion: activation is for unstructured pruning and calibrates on the training "
-                        "split (not from --data alone)")
+    if spec.prune and spec.prune.criterion in CALIBRATED and (spec.prune.structured or "train" not in frames):
+        raise KilnError(f"compress.prune.criterion: {spec.prune.criterion} is for unstructured pruning and calibrates on "
+                        "the training split (not from --data alone)")
     if spec.prune and spec.prune.fine_tune_epochs and "train" not in frames:
         raise KilnError("compress.prune.fine_tune_epochs needs the training split; it cannot come from --data alone")
     pre = model.preprocessor
@@ -150,7 +151,7 @@ def compress(
     config = model.config
     net = copy.deepcopy(model.net).cpu()
     if spec.prune:
-        calibration = calibration_batches(model, frames, spec.prune.calibration_rows) if spec.prune.criterion == "activation" else []
+        calibration = calibration_batches(model, frames, spec.prune.calibration_rows) if spec.prune.criterion in CALIBRATED else []
         targets = apply_pruning(net, spec.prune, calibration)
         if spec.prune.fine_tune_epochs:
             history = fine_tune(net, model, frames, spec.prune, progress)
@@ -192,7 +193,7 @@ def compress(
             label = " + ".join(part for part in (
                 "distilled student" if spec.distill else "",
                 f"pruned {spec.prune.amount:.0%}{' structured' if spec.prune.structured else ''}"
-                f"{' by activation' if spec.prune.criterion == 'activation' and not spec.prune.structured else ''}"
+                f"{'' if spec.prune.structured else PRUNE_LABELS[spec.prune.criterion]}"
                 f"{f' + fine-tune {spec.prune.fine_tune_epochs} ep' if spec.prune.fine_tune_epochs else ''}" if spec.prune else "",
                 f"int8 {q.type} ({_torch_label(recipe)})" if q else "",
             ) if part)

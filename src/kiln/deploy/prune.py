@@ -2,7 +2,8 @@
 
 Criteria: `magnitude` (L1 of each weight; one threshold over all layers or per layer) and `activation`
 (|W_ij| · ‖x_j‖, the weight times the L2 norm of its input column over calibration rows, compared
-within each output row: Sun et al. 2023, "Wanda"). For LSTM/GRU weights the inputs are the layer's
+within each output row: Sun et al. 2023, "Wanda"), and `reconstruct` (that mask, then the kept weights
+re-fit by least squares: kiln.deploy.reconstruct). For LSTM/GRU weights the inputs are the layer's
 input tokens (weight_ih) and its output states (weight_hh, standing in for the previous step's);
 packed sequences give exactly the real tokens."""
 
@@ -20,6 +21,7 @@ from kiln.deploy.spec import PruneSpec
 from kiln.errors import KilnError
 
 Target = tuple[nn.Module, str]
+CALIBRATED = ("activation", "reconstruct")  # criteria that read training rows (unstructured only)
 
 
 def prunable(net: nn.Module, structured: bool) -> list[Target]:
@@ -48,6 +50,12 @@ def apply_pruning(net: nn.Module, spec: PruneSpec, calibration: Sequence[dict[st
             score = getattr(module, name).detach().abs().flatten(2 if getattr(module, name).dim() > 2 else 1)
             score = score * norms[(id(module), name)].reshape(1, -1, *([1] * (score.dim() - 2)))
             torch_prune.custom_from_mask(module, name, row_mask(score, spec.amount).reshape(getattr(module, name).shape))
+    elif spec.criterion == "reconstruct":
+        from kiln.deploy.reconstruct import reconstruct_prune
+
+        masks = reconstruct_prune(net, targets, spec.amount, calibration)
+        for module, name in targets:
+            torch_prune.custom_from_mask(module, name, masks[(id(module), name)])
     elif spec.scope == "global":
         torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=spec.amount)
     else:

@@ -21,8 +21,9 @@ class QuantizeSpec(Section):
 class PruneSpec(Section):
     amount: float = Field(gt=0.0, lt=1.0)  # share of the weights set to zero
     scope: Literal["global", "layer"] = "global"  # magnitude: one threshold over all layers, or the same share per layer
-    criterion: Literal["magnitude", "activation"] = "magnitude"  # activation: |w| x input norm on training rows, per output row
-    calibration_rows: int = Field(512, ge=1, le=100_000)  # criterion activation only
+    # activation: |w| x input norm on training rows, per output row; reconstruct: that mask, then the kept weights re-fit
+    criterion: Literal["magnitude", "activation", "reconstruct"] = "magnitude"  # (least squares to the dense layer's outputs)
+    calibration_rows: int = Field(512, ge=1, le=100_000)  # criteria activation and reconstruct
     structured: bool = False  # remove whole output rows/channels (by L2 norm), per layer
     fine_tune_epochs: int = Field(0, ge=0, le=1000)  # epochs on the training split with the zeros held fixed
     fine_tune_learning_rate: float | None = Field(None, gt=0.0)  # default: the model's learning rate / 10
