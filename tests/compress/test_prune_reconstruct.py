@@ -39,9 +39,9 @@ class _Layer(nn.Module):
         return self.layer(x)
 
 
-def _pruned(net: nn.Module, criterion: str, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+def _pruned(net: nn.Module, criterion: str, batches: list[dict[str, torch.Tensor]], scope: str = "layer") -> nn.Module:
     net = copy.deepcopy(net)
-    for module, name in apply_pruning(net, PruneSpec(amount=0.5, criterion=criterion), batches):
+    for module, name in apply_pruning(net, PruneSpec(amount=0.5, criterion=criterion, scope=scope), batches):
         torch_prune.remove(module, name)
     return net
 
@@ -83,9 +83,30 @@ def test_reconstruction_lowers_the_output_error_of_the_same_mask(layer: str) -> 
     assert error(refit) < 0.5 * error(masked)
 
 
+class _TwoLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(32, 32), nn.Linear(32, 8)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.second(self.first(inputs["x"]))
+
+
+def test_global_scope_spreads_the_zeros_where_they_cost_least() -> None:
+    torch.manual_seed(0)
+    net = _TwoLayers().eval()
+    with torch.no_grad():  # the second layer sees a rank-3 signal: its weights can stand in for each other
+        net.first.weight.copy_(torch.randn(32, 3) @ torch.randn(3, 32) / 10)
+    batches = [{"x": torch.randn(64, 32)} for _ in range(4)]
+    spread = _pruned(net, "reconstruct", batches, "global")
+    zeros = {name: int((getattr(spread, name).weight == 0).sum()) for name in ("first", "second")}
+    assert zeros["second"] / 256 > 0.5 > zeros["first"] / 1024  # the cheap layer takes more than its half
+    assert 0 <= sum(zeros.values()) - 0.5 * (1024 + 256) < 32  # half of all the weights, rounded up to whole weights per row
+
+
 def test_reconstruct_on_a_trained_lstm_saves_an_ordinary_model(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     source = cached_model("lstm", tmp_path_factory)
-    spec = {"prune": {"amount": 0.5, "criterion": "reconstruct", "calibration_rows": 64}}
+    spec = {"prune": {"amount": 0.5, "criterion": "reconstruct", "calibration_rows": 64, "scope": "layer"}}
     report = compress(source, tmp_path / "r", spec, **FAST)
     before, after = report["rows"][0], report["rows"][-1]
     assert after["variant"] == "pruned 50% by activation + reconstruction"

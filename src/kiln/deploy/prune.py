@@ -53,7 +53,7 @@ def apply_pruning(net: nn.Module, spec: PruneSpec, calibration: Sequence[dict[st
     elif spec.criterion == "reconstruct":
         from kiln.deploy.reconstruct import reconstruct_prune
 
-        masks = reconstruct_prune(net, targets, spec.amount, calibration)
+        masks = reconstruct_prune(net, targets, spec.amount, calibration, spread=spec.scope == "global")
         for module, name in targets:
             torch_prune.custom_from_mask(module, name, masks[(id(module), name)])
     elif spec.scope == "global":

@@ -20,7 +20,8 @@ class QuantizeSpec(Section):
 
 class PruneSpec(Section):
     amount: float = Field(gt=0.0, lt=1.0)  # share of the weights set to zero
-    scope: Literal["global", "layer"] = "global"  # magnitude: one threshold over all layers, or the same share per layer
+    # magnitude: one threshold over all layers, or the same share per layer; reconstruct: shares by effect on the outputs, or the same
+    scope: Literal["global", "layer"] = "global"
     # activation: |w| x input norm on training rows, per output row; reconstruct: that mask, then the kept weights re-fit
     criterion: Literal["magnitude", "activation", "reconstruct"] = "magnitude"  # (least squares to the dense layer's outputs)
     calibration_rows: int = Field(512, ge=1, le=100_000)  # criteria activation and reconstruct
