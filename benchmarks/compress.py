@@ -1,6 +1,6 @@
 """Compression on the digits MLP and a SST-2 LSTM: size, latency per row, throughput and test metric
 before and after dynamic int8 (torch.ao and onnxruntime), static int8 (onnxruntime; torch.ao on the
-digits MLP) and pruning (magnitude and activation-aware).
+digits MLP) and pruning (magnitude, activation-aware, and activation mask + least-squares reconstruction).
 
 * digits MLP: ``examples/digits_mlp.yaml`` as it is (10 epochs, ~30 s), test split 20% (360 rows).
 * SST-2 LSTM: ``examples/sst2_lstm.yaml`` on a stratified sample of the training file
@@ -51,6 +51,10 @@ def variants(sst2: bool, transfer: str | None = None, student_epochs: int = 30) 
     if not sst2:  # the LSTM model's recurrent layers would stay fp32 (static int8 in torch covers trunk and heads)
         out.append(("int8 static, torch.ao", {"quantize": {"type": "static", "engine": "torch", **common}}))
     out.append(("prune 50% by activation (|w|·‖x‖ per output row), no fine-tune", {"prune": {"amount": 0.5, "criterion": "activation"}}))
+    out.append(("prune 50% by reconstruction (activation mask, kept weights re-fit; shares spread by output change), no fine-tune",
+                {"prune": {"amount": 0.5, "criterion": "reconstruct"}}))
+    out.append(("prune 50% by reconstruction, 50% of every matrix (scope: layer), no fine-tune",
+                {"prune": {"amount": 0.5, "criterion": "reconstruct", "scope": "layer"}}))
     return out
 
 

@@ -47,3 +47,14 @@ def test_text_benchmark_runs_and_reuses_cached_cells(tmp_path: Path, data_dir: P
     assert kiln_cell["epochs"] == 1 and kiln_cell["best_epoch"] == 1  # the epoch of the lowest validation loss
     again = _run("text.py", *args, output=tmp_path / "text.json")
     assert again["cells"] == cells  # nothing re-ran
+
+
+def test_prune_benchmark_runs(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from deploy_models import train_tiny
+
+    run = train_tiny("lstm", tmp_path / "tiny", epochs=2)
+    result = _run("prune_sst2.py", str(run), output=tmp_path / "prune.json")
+    variants = result["results"][0]["variants"]
+    assert set(variants) >= {"activation (Wanda)", "reconstruct, shares spread (default)"}
+    assert all(0.5 <= v["sparsity"] < 0.6 and 0.0 <= v["agreement"] <= 1.0 for v in variants.values())

@@ -131,6 +131,8 @@ def test_cli_reconstruct(tmp_path_factory: pytest.TempPathFactory, tmp_path: Pat
     assert code == 0 and "pruned 50% by activation + reconstruction" in out, err
     one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "b", "--prune", "0.5",
                            "--prune-criterion", "refit"), "compress.prune.criterion")
+    one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "s", "--prune", "0.5",
+                           "--prune-criterion", "reconstruct", "--prune-scope", "row"), "compress.prune.scope")
     frame_for("mlp").head(20).to_csv(tmp_path / "d.csv", index=False)
     one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "c", "--prune", "0.5",
                            "--prune-criterion", "reconstruct", "--data", str(tmp_path / "d.csv")), "calibrates on the training split")

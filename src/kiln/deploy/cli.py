@@ -35,6 +35,7 @@ def compress_cmd(
     engine: Annotated[Optional[str], typer.Option("--engine", help="quantisation engine: torch or onnxruntime")] = None,
     prune: Annotated[Optional[float], typer.Option("--prune", help="share of weights to prune, e.g. 0.5")] = None,
     prune_criterion: Annotated[Optional[str], typer.Option("--prune-criterion", help="magnitude, activation (|w| x input norm) or reconstruct (activation, then the kept weights re-fit)")] = None,
+    prune_scope: Annotated[Optional[str], typer.Option("--prune-scope", help="global (one budget over all layers) or layer (the same share of each)")] = None,
     fine_tune_epochs: Annotated[Optional[int], typer.Option("--fine-tune-epochs", help="epochs of fine-tuning after pruning")] = None,
     max_metric_drop: Annotated[Optional[float], typer.Option("--max-metric-drop", help="refuse if the test metric drops more")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="labelled test data (default: the model's own test split)")] = None,
@@ -44,7 +45,7 @@ def compress_cmd(
     from kiln.deploy.compress import REPORT, compress
     from kiln.deploy.spec import load_spec
 
-    spec = load_spec(config, **{"quantize.type": quantize, "quantize.engine": engine, "prune.amount": prune, "prune.criterion": prune_criterion,
+    spec = load_spec(config, **{"quantize.type": quantize, "quantize.engine": engine, "prune.amount": prune, "prune.criterion": prune_criterion, "prune.scope": prune_scope,
                                 "prune.fine_tune_epochs": fine_tune_epochs, "max_metric_drop": max_metric_drop})
     report = compress(model_dir, output, spec, data=data, progress=not quiet)
     out.print("\n".join(report["table"]), markup=False, highlight=False)
