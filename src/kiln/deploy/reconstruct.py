@@ -140,8 +140,8 @@ def prune_rows(module: nn.Module, names: list[str], shares: list[float], zs: lis
     with torch.no_grad():
         for weight, (a, b) in zip(weights, bounds):
             weight.copy_(solved[:, a:b].reshape(weight.shape).to(weight.dtype))
-        for i, tensor in enumerate(biases):
-            tensor.copy_(solved[:, -1].to(tensor.dtype) if i == 0 else torch.zeros_like(tensor))
+        if biases:  # the first bias takes the change (an LSTM's bias_hh stays as it was)
+            biases[0].copy_((solved[:, -1] - sum(t.detach().double() for t in biases[1:])).to(biases[0].dtype))
     return [keep[:, a:b].reshape(weight.shape).to(weight.dtype) for weight, (a, b) in zip(weights, bounds)]
 
 
