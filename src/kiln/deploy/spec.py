@@ -24,10 +24,15 @@ class PruneSpec(Section):
     scope: Literal["global", "layer"] = "global"
     # activation: |w| x input norm on training rows, per output row; reconstruct: that mask, then the kept weights re-fit
     criterion: Literal["magnitude", "activation", "reconstruct"] = "magnitude"  # (least squares to the dense layer's outputs)
-    calibration_rows: int = Field(512, ge=1, le=100_000)  # criteria activation and reconstruct
+    calibration_rows: int | None = Field(None, ge=1, le=100_000)  # activation (default 512) and reconstruct (default 2048)
     structured: bool = False  # remove whole output rows/channels (by L2 norm), per layer
     fine_tune_epochs: int = Field(0, ge=0, le=1000)  # epochs on the training split with the zeros held fixed
     fine_tune_learning_rate: float | None = Field(None, gt=0.0)  # default: the model's learning rate / 10
+
+    @property
+    def rows(self) -> int:
+        """Training rows to calibrate on: a least-squares re-fit per output row wants more than a mask."""
+        return self.calibration_rows or (2048 if self.criterion == "reconstruct" else 512)
 
 
 class StudentSpec(Section):
