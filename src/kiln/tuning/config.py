@@ -60,7 +60,9 @@ ParamSpec = Annotated[Union[FloatParam, IntParam, ChoiceParam], Field(discrimina
 class SamplerConfig(Section):
     type: Literal["tpe", "random", "grid", "gp"] = "tpe"
     seed: int | None = 42  # same config + seed → same trials (with parallel: 1)
-    startup_trials: int = Field(10, ge=0)  # tpe / gp: random trials before the model-based search starts
+    startup_trials: int | None = Field(None, ge=0)  # tpe / gp: random trials before the model; default: scaled to tune.trials
+    multivariate: bool = True  # tpe: model the parameters jointly (False: one independent model per parameter)
+    ei_candidates: int = Field(24, ge=1)  # tpe: points drawn from the model per trial; the most promising is run
 
 
 class PrunerConfig(Section):
@@ -89,6 +91,7 @@ class TuneConfig(Section):
     parallel: int = Field(1, ge=1, le=256)  # optuna: trials at once in worker processes; ray: concurrent trials
     resources_per_trial: ResourcesConfig = ResourcesConfig()  # ray: CPUs / GPUs each trial reserves
     address: str | None = None  # ray: an existing cluster ("auto", "ray://host:10001"); default: a local one
+    start_from_base: bool = True  # the first trial runs the base config's own values (those inside the space)
     parameters: dict[str, ParamSpec] = Field(min_length=1)  # type: ignore[valid-type]
 
     @field_validator("metric")
@@ -114,6 +117,13 @@ class TuneConfig(Section):
         if self.goal is not None:
             return self.goal
         return "minimize" if self.metric.endswith(LOWER_IS_BETTER) else "maximize"
+
+    @property
+    def startup_trials(self) -> int:
+        """Random trials before TPE / GP models the results: as set, else a quarter of the trials (3 to 10)."""
+        if self.sampler.startup_trials is not None:
+            return self.sampler.startup_trials
+        return min(10, max(3, self.trials // 4))
 
     @property
     def key(self) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from kiln.artifact import load as load_artifact
 from kiln.errors import KilnError
 from kiln.io import read_json, write_json, write_text
-from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
+from kiln.tuning.study import BASE, INTERRUPTED, close_storage, load_study, open_storage, optuna
 
 if TYPE_CHECKING:
     from kiln.tuning.search import Search
@@ -90,7 +90,8 @@ def describe_trial(trial: Any, search: "Search") -> str:
         what = f"pruned after {rounds} {unit}{'s' if rounds != 1 else ''} ({metric} {fmt(value)})"
     else:
         what = f"{state}: {trial.user_attrs.get('error', 'no error recorded')}"
-    return f"trial {trial.number} {what} in {seconds:.1f} s | {values}"
+    base = " (the base config)" if trial.user_attrs.get(BASE) else ""
+    return f"trial {trial.number}{base} {what} in {seconds:.1f} s | {values}"
 
 
 def search_status(trials: list[Any], search: "Search") -> str:

@@ -80,8 +80,10 @@ def run_ray_search(search: "Search", resume: bool, prepare: Callable[["Search"],
     connect(ray, tune.address)
     check_resources(ray, search)
     mode = "min" if tune.direction == "minimize" else "max"
+    base = search.base_point() if not trials else {}
+    first = [base] if base and len(base) == len(tune.parameters) else None  # Ray takes only whole points
     searcher = OptunaSearch(space=search.space.distributions(), metric=OBJECTIVE, mode=mode,
-                            sampler=make_sampler(tune, search.space, len(trials)))
+                            sampler=make_sampler(tune, search.space, len(trials)), points_to_evaluate=first)
     trainable = rt.with_resources(rt.with_parameters(_trainable, runner=search.runner),
                                   {"cpu": tune.resources_per_trial.cpu, "gpu": tune.resources_per_trial.gpu})
     config = rt.TuneConfig(metric=OBJECTIVE, mode=mode, search_alg=searcher, scheduler=_scheduler(search),

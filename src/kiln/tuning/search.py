@@ -47,6 +47,13 @@ class Search:
     def space(self) -> SearchSpace:
         return self.runner.space
 
+    def base_point(self) -> dict[str, Any]:
+        """The first trial's values with `tune.start_from_base` (the base config's, where inside the space);
+        empty when off, with the grid sampler (it visits every point anyway) or when none lies inside."""
+        if not self.tune.start_from_base or self.tune.sampler.type == "grid":
+            return {}
+        return self.space.base_point(self.rest, self.task.load_config(self.rest))
+
     def say(self, line: str) -> None:
         if self.progress:
             print(line, flush=True)
@@ -100,12 +107,15 @@ def tune(config: Any, output: str | Path | None = None, resume: bool = False, pr
 
 def run_optuna(search: Search, resume: bool) -> None:
     from kiln.tuning.local import run_local
-    from kiln.tuning.study import close_storage, counted, load_study, open_storage, recover_interrupted
+    from kiln.tuning.study import BASE, close_storage, counted, load_study, open_storage, recover_interrupted
 
     tune = search.tune
     storage = open_storage(search.directory)
     try:
         study = load_study(storage, tune, search.space, create=not resume)
+        base = {} if resume else search.base_point()
+        if base:
+            study.enqueue_trial(base, user_attrs={BASE: True})
         requeued = recover_interrupted(study, storage) if resume else []
         for number in requeued:
             shutil.rmtree(search.runner.trial_dir(number), ignore_errors=True)

@@ -63,6 +63,22 @@ class SearchSpace:
                 out[path] = p.values[labels.index(out[path])] if out[path] in labels else out[path]
         return out
 
+    def base_point(self, raw: dict[str, Any], config: Any) -> dict[str, Any]:
+        """The base config's own value of each parameter that lies inside the space, as the sampler sees it
+        (choice labels): the search's first trial (`tune.start_from_base`). `raw` is the config as written,
+        `config` the validated one (its defaults fill the keys `raw` leaves out)."""
+        loaded = config.model_dump(mode="json") if hasattr(config, "model_dump") else {}
+        point: dict[str, Any] = {}
+        for path, p in self.params.items():
+            for source in (raw, loaded):
+                found, value = _lookup(source, path)
+                if found:
+                    label = _inside(p, value)
+                    if label is not _OUTSIDE:
+                        point[path] = label
+                    break
+        return point
+
     def grid(self) -> dict[str, list[Any]]:
         """Every point of each parameter, for the grid sampler (floats need a step)."""
         grid: dict[str, list[Any]] = {}
@@ -105,6 +121,32 @@ class SearchSpace:
         if isinstance(p, ChoiceParam):
             return list(p.values)
         return [p.low, p.high]
+
+
+_OUTSIDE = object()
+
+
+def _lookup(tree: Any, path: str) -> tuple[bool, Any]:
+    for part in path.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False, None
+        tree = tree[part]
+    return True, tree
+
+
+def _inside(p: Any, value: Any) -> Any:
+    """`value` as the sampler's value of parameter `p`, or _OUTSIDE when the space does not hold it."""
+    if isinstance(p, ChoiceParam):
+        key = json.dumps(value, sort_keys=True)
+        matches = [i for i, v in enumerate(p.values) if json.dumps(v, sort_keys=True) == key]
+        return choice_labels(p)[matches[0]] if matches else _OUTSIDE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not p.low <= value <= p.high:
+        return _OUTSIDE
+    if isinstance(p, IntParam):
+        return int(value) if value == int(value) and (int(value) - p.low) % p.step == 0 else _OUTSIDE
+    if p.step is not None and abs((value - p.low) / p.step - round((value - p.low) / p.step)) > 1e-9:
+        return _OUTSIDE
+    return float(value)
 
 
 def _explain(path: str, value: Any, message: str) -> str:

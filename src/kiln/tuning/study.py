@@ -14,6 +14,7 @@ from kiln.tuning.space import SearchSpace
 STUDY_NAME = "kiln"
 DB = "study.db"
 INTERRUPTED = "interrupted"
+BASE = "base_config"  # user attribute of the trial that runs the base config's values (tune.start_from_base)
 
 
 def optuna() -> Any:
@@ -24,9 +25,24 @@ def optuna() -> Any:
 
 
 def open_storage(directory: Path) -> Any:
-    """The study's SQLite storage; waits for a lock instead of failing when trials run in several processes."""
+    """The study's SQLite storage; waits for a lock instead of failing when trials run in several processes.
+    Write-ahead log with `synchronous=NORMAL`: a commit (every reported epoch) appends to study.db-wal
+    without an fsync, ~0.03 ms instead of ~5 ms here; a killed process loses nothing committed (only a
+    power cut may lose the last commits, never corrupt the file)."""
+    from sqlalchemy import event
+
     url = f"sqlite:///{(directory / DB).resolve()}"
-    return optuna().storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    storage = optuna().storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    event.listen(storage.engine, "connect", _fast_commits)
+    storage.engine.dispose()  # the connections opened while creating the storage had the defaults
+    return storage
+
+
+def _fast_commits(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def close_storage(storage: Any) -> None:
@@ -47,8 +63,9 @@ def make_sampler(tune: TuneConfig, space: SearchSpace, offset: int = 0) -> Any:
     if s.type == "grid":
         return samplers.GridSampler(space.grid(), seed=s.seed)  # grid order fixed by the seed; visited points are skipped
     if s.type == "gp":
-        return samplers.GPSampler(seed=seed, n_startup_trials=s.startup_trials)
-    return samplers.TPESampler(seed=seed, n_startup_trials=s.startup_trials)
+        return samplers.GPSampler(seed=seed, n_startup_trials=tune.startup_trials)
+    return samplers.TPESampler(seed=seed, n_startup_trials=tune.startup_trials, multivariate=s.multivariate,
+                               n_ei_candidates=s.ei_candidates)
 
 
 def make_pruner(tune: TuneConfig) -> Any:
