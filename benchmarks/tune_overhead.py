@@ -2,8 +2,11 @@
 15 epochs, seed 0, as benchmarks/tune.py), per trial, with the study's SQLite in its old rollback-journal
 mode (an fsync per commit) and in kiln's write-ahead-log mode, side by side in one process. Usage::
 
-    .venv/bin/python benchmarks/tune_overhead.py [--trials 20] [--epochs 15] [--timer cpu|wall]
+    .venv/bin/python benchmarks/tune_overhead.py [--trials 20] [--epochs 15] [--timer cpu|wall] [--pruned]
         [--output benchmarks/results/tune_overhead.json]
+    .venv/bin/python benchmarks/tune_overhead.py --plain   # no profiler: the two modes' wall times, ABBA
+
+cProfile inflates Python-heavy code several-fold: use its shares to find costs, `--plain` to size them.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--timer", choices=["cpu", "wall"], default="cpu")
     p.add_argument("--pruned", action="store_true", help="with median pruning (as the benchmark's pruned arm)")
+    p.add_argument("--plain", action="store_true", help="no profiler: wall and CPU time of each mode, in ABBA order")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "tune_overhead.json"))
     args = p.parse_args(argv)
     import kiln
@@ -67,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     pruner = MEDIAN if args.pruned else {"type": "none"}
     cfg = config(args.epochs, args.trials, {"type": "tpe", "seed": 0}, pruner)
     rows, load = {}, [load_average()]
+    if args.plain:
+        return plain(cfg, study, fast, args, load)
     with tempfile.TemporaryDirectory() as tmp:
         kiln.tune(config(1, 1, {"type": "random", "seed": 0}, {"type": "none"}), output=Path(tmp) / "warmup")
         for mode in ("rollback journal (fsync per commit)", "write-ahead log, synchronous=NORMAL (kiln)"):
@@ -87,6 +93,30 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"command": "python benchmarks/tune_overhead.py " + " ".join(argv or sys.argv[1:]),
                                              "timer": args.timer, "load_average": load, "modes": rows}, indent=2) + "\n")
+    return 0
+
+
+def plain(cfg: dict, study, fast, args: argparse.Namespace, load: list[str]) -> int:
+    import kiln
+
+    times: dict[str, list[tuple[float, float]]] = {"rollback journal": [], "write-ahead log (kiln)": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        kiln.tune(config(1, 1, {"type": "random", "seed": 0}, {"type": "none"}), output=Path(tmp) / "warmup")
+        for i, mode in enumerate(["write-ahead log (kiln)", "rollback journal", "rollback journal", "write-ahead log (kiln)"]):
+            study._fast_commits = fast if "kiln" in mode else (lambda *_: None)
+            wall, cpu = time.perf_counter(), time.process_time()
+            kiln.tune(cfg, output=Path(tmp) / f"run{i}")
+            times[mode].append((round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)))
+        study._fast_commits = fast
+    load.append(load_average())
+    print(f"{args.trials} trials x {args.epochs} epochs, {'median-pruned' if args.pruned else 'unpruned'} TPE seed 0, "
+          f"no profiler, ABBA (load average {load[0]} → {load[1]})")
+    for mode, runs in times.items():
+        print(f"{mode:<24} wall s {' + '.join(str(w) for w, _ in runs)} = {sum(w for w, _ in runs):.1f}   "
+              f"cpu s {' + '.join(str(c) for _, c in runs)} = {sum(c for _, c in runs):.1f}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"command": "python benchmarks/tune_overhead.py " + " ".join(sys.argv[1:]),
+                                             "load_average": load, "wall_cpu_s": times}, indent=2) + "\n")
     return 0
 
 

@@ -38,3 +38,12 @@ def test_missing_ray_is_one_line(config_for, tmp_path, capsys, monkeypatch):
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(config_for(GRID, engine="ray")))
     one_line_error(run_cli(capsys, monkeypatch, "tune", path, "-o", tmp_path / "out"), "needs Ray", "kiln[ray]")
+
+
+@pytest.mark.slow  # needs the Ray cluster
+def test_ray_starts_from_the_base_config_too(config_for, tmp_path, ray_cluster):
+    space = {"trainer.learning_rate": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}}
+    cfg = config_for(space, trials=2, engine="ray", sampler={"type": "random", "seed": 3})
+    cfg["trainer"]["epochs"] = 1
+    trials = kiln.tune(cfg, output=tmp_path / "ray").trials
+    assert trials["trainer.learning_rate"].iloc[0] == 0.01 and trials["trainer.learning_rate"].iloc[1] != 0.01

@@ -18,7 +18,7 @@ SPACE = {"trainer.learning_rate": {"type": "float", "low": 1e-3, "high": 0.1, "l
          "model.dropout": {"type": "float", "low": 0.0, "high": 0.5, "step": 0.1}}
 
 
-@pytest.mark.parametrize(("trials", "startup"), [(1, 3), (12, 3), (20, 5), (30, 7), (100, 10)])
+@pytest.mark.parametrize(("trials", "startup"), [(1, 2), (12, 2), (20, 3), (30, 5), (100, 10)])
 def test_start_up_trials_scale_with_the_budget_unless_set(trials, startup):
     assert TuneConfig(trials=trials, parameters=SPACE).startup_trials == startup
     assert TuneConfig(trials=trials, sampler={"startup_trials": 2}, parameters=SPACE).startup_trials == 2
@@ -27,7 +27,7 @@ def test_start_up_trials_scale_with_the_budget_unless_set(trials, startup):
 def test_tpe_options_reach_optunas_sampler():
     tune = TuneConfig(trials=20, sampler={"seed": 1, "multivariate": False, "ei_candidates": 7}, parameters=SPACE)
     sampler = make_sampler(tune, SearchSpace(tune))
-    assert (sampler._n_startup_trials, sampler._multivariate, sampler._n_ei_candidates) == (5, False, 7)
+    assert (sampler._n_startup_trials, sampler._multivariate, sampler._n_ei_candidates) == (3, False, 7)
 
 
 def test_base_point_takes_the_values_inside_the_space_and_leaves_the_rest_to_the_sampler():

@@ -120,10 +120,11 @@ class TuneConfig(Section):
 
     @property
     def startup_trials(self) -> int:
-        """Random trials before TPE / GP models the results: as set, else a quarter of the trials (3 to 10)."""
+        """Random trials before TPE / GP models the results: as set, else a sixth of the trials (2 to 10;
+        20 trials → 3, chosen on benchmarks/tune.py: docs/tuning.md)."""
         if self.sampler.startup_trials is not None:
             return self.sampler.startup_trials
-        return min(10, max(3, self.trials // 4))
+        return min(10, max(2, self.trials // 6))
 
     @property
     def key(self) -> str:
