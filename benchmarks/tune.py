@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--random-trials", type=int, default=150)
     p.add_argument("--random-cache", default=str(ROOT / "benchmarks" / "results" / "tune_random_cache.json"),
-                   help="JSON file keeping each seed's random reference ('' to always re-run it)")
+                   help="JSON file keeping each seed's random reference, keyed by its config ('' to always re-run it; "
+                        "delete it after a change to how kiln trains, which would change the losses)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2, help="runs of each of the pruned and unpruned TPE searches (2: ABBA order)")
