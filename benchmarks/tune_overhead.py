@@ -27,8 +27,14 @@ from tune import MEDIAN, ROOT, config, load_average  # noqa: E402
 PARTS = {  # label → (file suffix, function): cumulative time of each
     "whole search (kiln.tune)": ("kiln/tuning/search.py", "tune"),
     "trial objective": ("kiln/tuning/local.py", "objective"),
-    "  training (kiln.supervised train)": ("kiln/supervised/task.py", "train"),
-    "  epoch reports (report + should_prune)": ("kiln/tuning/local.py", "report"),
+    "  trial training (kiln.supervised train)": ("kiln/supervised/task.py", "train"),
+    "    Trainer.fit (epochs, checkpoints)": ("kiln/training/trainer.py", "fit"),
+    "      checkpoints (save_checkpoint)": ("kiln/training/checkpoint.py", "save_checkpoint"),
+    "      epoch reports (report + should_prune)": ("kiln/tuning/local.py", "report"),
+    "    model.save (all calls)": ("kiln/supervised/artifact.py", "save"),
+    "    run.finish (metrics, history files)": ("kiln/training/run.py", "finish"),
+    "    validation/test metrics (metrics_for)": ("kiln/supervised/artifact.py", "metrics_for"),
+    "    training stats (drift reference)": ("kiln/monitor/stats.py", "write_training_stats"),
     "  sampling (suggest_*)": ("kiln/tuning/space.py", "suggest"),
     "  trial dir removal (rmtree)": ("shutil.py", "rmtree"),
     "study.ask (new trial row)": ("optuna/study/study.py", "ask"),
@@ -84,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = list(rows)
     print(f"{args.trials} trials x {args.epochs} epochs, {'median-pruned' if args.pruned else 'unpruned'} TPE seed 0; "
           f"{args.timer} time per trial in ms (load average {load[0]} → {load[1]})")
-    print(f"{'part':<42}" + "".join(f"{m[:24]:>26}" for m in modes))
+    print(f"{'part':<44}" + "".join(f"{m[:24]:>26}" for m in modes))
     for label in PARTS:
         vals = [rows[m]["parts_s"][label] * 1000 / args.trials for m in modes]
-        print(f"{label:<42}" + "".join(f"{v:>26.1f}" for v in vals))
-    print(f"{'SQLite commits per trial':<42}" + "".join(f"{rows[m]['parts_s']['SQLite commit count'] / args.trials:>26.1f}" for m in modes))
-    print(f"{'search wall s / cpu s':<42}" + "".join(f"{rows[m]['wall_s']:>17.1f} / {rows[m]['cpu_s']:<6.1f}" for m in modes))
+        print(f"{label:<44}" + "".join(f"{v:>26.1f}" for v in vals))
+    print(f"{'SQLite commits per trial':<44}" + "".join(f"{rows[m]['parts_s']['SQLite commit count'] / args.trials:>26.1f}" for m in modes))
+    print(f"{'search wall s / cpu s':<44}" + "".join(f"{rows[m]['wall_s']:>17.1f} / {rows[m]['cpu_s']:<6.1f}" for m in modes))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"command": "python benchmarks/tune_overhead.py " + " ".join(argv or sys.argv[1:]),
                                              "timer": args.timer, "load_average": load, "modes": rows}, indent=2) + "\n")
