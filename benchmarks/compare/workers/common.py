@@ -65,3 +65,14 @@ def fail(message: str) -> None:
 def epochs(meta: dict[str, Any], params: dict[str, Any]) -> int:
     """kiln's epochs, or fewer when the harness caps this peer (--peer-epochs)."""
     return min(int(meta["trainer"]["epochs"]), int(params.get("max_epochs") or meta["trainer"]["epochs"]))
+
+
+ADAM_LIKE = ("adam", "adamw")
+PEER_DEFAULT_LR = 0.001  # Adam's (and Keras', Ludwig's) default step size
+
+
+def learning_rate(meta: dict[str, Any]) -> float:
+    """The peers' (Adam) learning rate: kiln's when kiln trains with Adam or AdamW; otherwise Adam's default
+    0.001, since kiln's SGD step size (0.1 for the n-gram configs) makes Adam diverge."""
+    tr = meta["trainer"]
+    return float(tr["learning_rate"]) if str(tr.get("optimizer", "adam")).lower() in ADAM_LIKE else PEER_DEFAULT_LR

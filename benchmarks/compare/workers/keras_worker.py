@@ -15,15 +15,15 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "torch")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import epochs as max_epochs  # noqa: E402
-from common import mark_ready, parse_args, read_meta, report, threads  # noqa: E402
+from common import learning_rate, mark_ready, parse_args, read_meta, report, threads  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import data  # noqa: E402
 
 
-def _optimizer(keras, tr: dict, steps: int):  # noqa: ANN001, ANN202
-    lr, sched = tr["learning_rate"], tr["lr_schedule"]
+def _optimizer(keras, meta: dict, steps: int):  # noqa: ANN001, ANN202
+    lr, sched = learning_rate(meta), meta["trainer"]["lr_schedule"]
     if sched["type"] == "cosine":
         warm = sched.get("warmup") or 0
         warm = int(warm if warm >= 1 else warm * steps)
@@ -71,7 +71,7 @@ def main() -> None:
                                   keras.layers.Dense(n_classes, activation="softmax")])
     batch, epochs = tr["batch_size"], max_epochs(meta, args.params)
     steps = epochs * -(-len(ys["train"]) // batch)
-    model.compile(optimizer=_optimizer(keras, tr, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=_optimizer(keras, meta, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     es = tr.get("early_stopping")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=es["patience"] if es else epochs + 1,
                                          restore_best_weights=tr.get("restore_best", True))
@@ -79,7 +79,7 @@ def main() -> None:
     history = model.fit(xs["train"], ys["train"], batch_size=batch, epochs=epochs, verbose=0,
                         validation_data=(xs["validation"], ys["validation"]), callbacks=[stop])
     pred = model.predict(xs["test"], batch_size=1024, verbose=0).argmax(1)
-    report(data.score(ys["test"], pred, binary), epochs_run=len(history.history["loss"]))
+    report(data.score(ys["test"], pred, binary), epochs_run=len(history.history["loss"]), learning_rate=learning_rate(meta))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import epochs as max_epochs  # noqa: E402
-from common import mark_ready, parse_args, read_meta, report, threads  # noqa: E402
+from common import learning_rate, mark_ready, parse_args, read_meta, report, threads  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -26,7 +26,7 @@ TITANIC_TYPES = {"numeric": "number", "category": "category", "binary": "categor
 def _config(meta: dict, epochs: int) -> dict:
     tr = meta["trainer"]
     es = tr.get("early_stopping")
-    trainer = {"epochs": epochs, "batch_size": tr["batch_size"], "learning_rate": tr["learning_rate"],
+    trainer = {"epochs": epochs, "batch_size": tr["batch_size"], "learning_rate": learning_rate(meta),
                "early_stop": es["patience"] if es else -1}
     label = meta["label"]
     text = [n for n, k in meta["inputs"].items() if k == "text"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import epochs as max_epochs  # noqa: E402
-from common import mark_ready, parse_args, read_meta, report, threads  # noqa: E402
+from common import learning_rate, mark_ready, parse_args, read_meta, report, threads  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -63,11 +63,12 @@ def main() -> None:
     n_classes = int(max(int(y.max()) for y in ys.values())) + 1
     spec, tr = meta["model"], meta["trainer"]
     net = mlp(xs["train"].shape[1], n_classes, spec.get("hidden", []), spec.get("dropout", 0.0))
-    opt = torch.optim.Adam(net.parameters(), lr=tr["learning_rate"])
+    lr = learning_rate(meta)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     batch, epochs = tr["batch_size"], max_epochs(meta, args.params)
     n = len(ys["train"])
     total = epochs * math.ceil(n / batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(tr["lr_schedule"], s, total, tr["learning_rate"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(tr["lr_schedule"], s, total, lr))
     es = tr.get("early_stopping")
     patience = es["patience"] if es else None
     gen = torch.Generator().manual_seed(args.seed)
