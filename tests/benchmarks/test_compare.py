@@ -50,3 +50,11 @@ def test_a_peer_whose_install_failed_says_why(harness) -> None:
     (env / "status.json").write_text(json.dumps({"ok": False, "error": "ERROR: No matching distribution found for ludwig"}))
     python, why = harness.python_of("ludwig")
     assert python is None and why == "not installable: ERROR: No matching distribution found for ludwig"
+
+
+def test_peers_take_kilns_learning_rate_only_when_kiln_uses_adam(harness) -> None:
+    import common
+
+    assert common.learning_rate({"trainer": {"optimizer": "adamw", "learning_rate": 0.002}}) == 0.002
+    # kiln's SGD step size (0.1 in the n-gram configs) would make the peers' Adam diverge
+    assert common.learning_rate({"trainer": {"optimizer": "sgd", "learning_rate": 0.1}}) == common.PEER_DEFAULT_LR
