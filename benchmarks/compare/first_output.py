@@ -57,7 +57,7 @@ def main() -> None:
     except Stop:
         pass
     lap("kiln.train to on_train_begin (read, split, preprocess, build)")
-    print(f"{'total (process start to on_train_begin, interpreter start excluded)':70s}{_last[0] - START:7.2f} s")
+    print(f"{'total (from the first line of this script to on_train_begin)':70s}{_last[0] - START:7.2f} s")
 
 
 if __name__ == "__main__":
