@@ -7,8 +7,8 @@ Per run: the task metric on the test split, time to first output (process start 
 imported, data loaded and preprocessed, training about to start), train + evaluate wall time (from
 there to the test metric), whole-process wall time, and peak RSS (wait4's ru_maxrss). The split is
 kiln's own for the task, exported once by prepare.py; peers copy kiln's recipe (epochs, batch size,
-learning rate and schedule, early stopping) from it. A peer that is not installed, or fails, gets
-a row with its exact error and the rest still runs.
+learning rate (kiln's when kiln uses Adam, else Adam's 0.001) and schedule, early stopping) from it.
+A peer that is not installed, or fails, gets a row with its exact error and the rest still runs.
 
     .venv/bin/python benchmarks/compare/run.py [--setup] [--quick] [--tasks digits,titanic]
         [--seeds 0,1,2] [--kiln-config sms_spam=examples/sms_spam.yaml] [--timeout 3600]
@@ -208,7 +208,8 @@ def run_worker(python: Path, worker: str, task: str, seed: int, work: Path, para
 def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
-        return {"status": rows[0]["status"] if rows else "not run", "error": rows[0].get("error") if rows else None}
+        return {"status": rows[0]["status"] if rows else "not run",
+                "error": rows[0].get("error") if rows else "none of its seeds was run (--peer-seeds)"}
 
     def stat(values: list[float]) -> dict[str, float]:
         return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
