@@ -90,8 +90,21 @@ def input_norms(net: nn.Module, targets: list[Target], batches: Sequence[dict[st
         if isinstance(module, nn.RNNBase):
             add((id(module), "out"), output[0])
 
-    modules = {id(m): m for m, _ in targets}
-    handles = [m.register_forward_hook(hook) for m in modules.values()]
+    run_hooked(net, list({id(m): m for m, _ in targets}.values()), hook, batches)
+    norms = {}
+    for module, name in targets:
+        if name.startswith("weight_hh"):  # the recurrent input: this layer's own states (second half: reverse direction)
+            states = sums[(id(module), "out")].sqrt()
+            size = module.hidden_size  # type: ignore[union-attr]
+            norms[(id(module), name)] = states[size:] if name.endswith("_reverse") else states[:size]
+        else:
+            norms[(id(module), name)] = sums[(id(module), "in")].sqrt()
+    return norms
+
+
+def run_hooked(net: nn.Module, modules: Sequence[nn.Module], hook: Any, batches: Sequence[dict[str, torch.Tensor]]) -> None:
+    """Run `batches` through `net` in eval mode without gradients, `hook` (a forward hook) on `modules`."""
+    handles = [m.register_forward_hook(hook) for m in modules]
     was_training = net.training
     net.eval()
     try:
@@ -102,12 +115,3 @@ def input_norms(net: nn.Module, targets: list[Target], batches: Sequence[dict[st
         for handle in handles:
             handle.remove()
         net.train(was_training)
-    norms = {}
-    for module, name in targets:
-        if name.startswith("weight_hh"):  # the recurrent input: this layer's own states (second half: reverse direction)
-            states = sums[(id(module), "out")].sqrt()
-            size = module.hidden_size  # type: ignore[union-attr]
-            norms[(id(module), name)] = states[size:] if name.endswith("_reverse") else states[:size]
-        else:
-            norms[(id(module), name)] = sums[(id(module), "in")].sqrt()
-    return norms

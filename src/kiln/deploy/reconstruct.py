@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from kiln.deploy.prune import Target, row_mask
+from kiln.deploy.prune import Target, row_mask, run_hooked
 from kiln.errors import KilnError
 
 DAMPING = 0.01  # ridge, relative to the mean diagonal of ZᵀZ
@@ -165,16 +165,7 @@ def layer_inputs(net: nn.Module, module: nn.Module, batches: Sequence[dict[str, 
         for name, x in inputs_of(mod, args[0], output).items():
             rows.setdefault(name, []).append(x.detach().double())
 
-    handle = module.register_forward_hook(hook)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                net(batch)
-    finally:
-        handle.remove()
-        net.train(was_training)
+    run_hooked(net, [module], hook, batches)
     if not rows:
         raise KilnError(f"compress.prune.criterion: reconstruct saw no inputs of {where} on the calibration rows")
     return {name: torch.cat(parts) for name, parts in rows.items()}
