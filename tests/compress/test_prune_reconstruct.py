@@ -136,3 +136,13 @@ def test_cli_reconstruct(tmp_path_factory: pytest.TempPathFactory, tmp_path: Pat
     frame_for("mlp").head(20).to_csv(tmp_path / "d.csv", index=False)
     one_line_error(run_cli(capsys, monkeypatch, "compress", source, "-o", tmp_path / "c", "--prune", "0.5",
                            "--prune-criterion", "reconstruct", "--data", str(tmp_path / "d.csv")), "calibrates on the training split")
+
+
+def test_calibration_rows_default_is_recorded() -> None:
+    """The rows a criterion calibrates on are filled in when not given, so compression.json says how many were used."""
+    from kiln.deploy.spec import load_spec
+
+    rows = {c: load_spec(None, **{"prune.amount": 0.5, "prune.criterion": c}).prune.calibration_rows
+            for c in ("magnitude", "activation", "reconstruct")}
+    assert rows == {"magnitude": None, "activation": 512, "reconstruct": 2048}
+    assert load_spec(None, **{"prune.amount": 0.5, "prune.criterion": "reconstruct"}).prune.model_dump()["calibration_rows"] == 2048

@@ -151,7 +151,7 @@ def compress(
     config = model.config
     net = copy.deepcopy(model.net).cpu()
     if spec.prune:
-        calibration = calibration_batches(model, frames, spec.prune.rows) if spec.prune.criterion in CALIBRATED else []
+        calibration = calibration_batches(model, frames, spec.prune.calibration_rows or 0) if spec.prune.criterion in CALIBRATED else []
         targets = apply_pruning(net, spec.prune, calibration)
         if spec.prune.fine_tune_epochs:
             history = fine_tune(net, model, frames, spec.prune, progress)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from kiln.config import Section, read_yaml, register_section, validate_section
 from kiln.errors import KilnError
@@ -29,10 +29,13 @@ class PruneSpec(Section):
     fine_tune_epochs: int = Field(0, ge=0, le=1000)  # epochs on the training split with the zeros held fixed
     fine_tune_learning_rate: float | None = Field(None, gt=0.0)  # default: the model's learning rate / 10
 
-    @property
-    def rows(self) -> int:
-        """Training rows to calibrate on: a least-squares re-fit per output row wants more than a mask."""
-        return self.calibration_rows or (2048 if self.criterion == "reconstruct" else 512)
+    @model_validator(mode="after")
+    def _default_rows(self) -> "PruneSpec":
+        """Training rows to calibrate on, when not given: a least-squares re-fit per output row wants more than a
+        mask. Filled in here, so compression.json records the number used."""
+        if self.calibration_rows is None and self.criterion in ("activation", "reconstruct"):
+            self.calibration_rows = 2048 if self.criterion == "reconstruct" else 512
+        return self
 
 
 class StudentSpec(Section):
