@@ -67,7 +67,7 @@ def measure(run: str, amount: float) -> dict:
     for label, options in VARIANTS.items():
         spec = PruneSpec(amount=amount, **options)
         net = copy.deepcopy(dense)
-        calibration = calibration_batches(model, frames, spec.rows) if spec.criterion != "magnitude" else []
+        calibration = calibration_batches(model, frames, spec.calibration_rows) if spec.criterion != "magnitude" else []
         tick = time.process_time()
         for module, name in apply_pruning(net, spec, calibration):
             torch_prune.remove(module, name)
