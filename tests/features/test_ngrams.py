@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from sklearn.utils import murmurhash3_32
 
@@ -123,3 +125,29 @@ def test_default_ngram_block() -> None:
     config = load_supervised_config(_config({"type": "mlp", "hidden": []}))
     feature = build_feature(config.input_features[0], config.preprocessing)
     assert feature.ngram.word == [1, 2] and feature.ngram.weighting == "tfidf" and np.isclose(feature.ngram.buckets, 262_144)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("abÉé Z1!\t\n.-")), max_size=30), min_size=1, max_size=8),
+       st.booleans())
+def test_char_ngrams_hashed_per_word_equal_scikit_learns_char_wb(texts: list[str], lowercase: bool) -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    spec = {"name": "t", "type": "text", "encoder": "ngram", "lowercase": lowercase,
+            "ngram": {"buckets": 1024, "word": [], "char": [2, 3, 5]}}
+    feature = build_feature(TextConfig(**spec), PreprocessingConfig())
+    ours = feature.counts(pd.Series(texts))
+    reference = sum(HashingVectorizer(analyzer="char_wb", ngram_range=r, n_features=1023, alternate_sign=False, norm=None,
+                                      lowercase=lowercase).transform(texts) for r in ((2, 3), (5, 5)))
+    assert (ours != reference).nnz == 0
+
+
+def test_training_texts_are_hashed_once_and_transform_the_same() -> None:
+    feature = make(word=[1, 2], char=[2, 3])
+    feature.fit(TRAIN)
+    assert feature._kept is not None  # held for the training split's transform
+    first = feature.transform(pd.Series(["other"]))  # another split first: the training counts stay held
+    reused = feature.transform(TRAIN)
+    assert feature._kept is None
+    assert torch.equal(reused, feature.transform(TRAIN))  # hashed afresh: the same tensor
+    assert torch.equal(first, feature.transform(pd.Series(["other"])))

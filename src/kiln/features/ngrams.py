@@ -1,7 +1,8 @@
 """`encoder: ngram` text features: a bag of hashed word (and character) n-grams, fastText-style.
 
 Each text becomes its distinct n-gram buckets (scikit-learn's murmurhash, so a vocabulary of any size
-fits in `buckets`) and one weight per bucket: tf-idf (idf fitted on the training split, L2-normalised),
+fits in `buckets`; character n-grams stay within words, so they are hashed once per distinct word and
+summed through a text × word count matrix) and one weight per bucket: tf-idf (idf fitted on the training split, L2-normalised),
 count or binary (both normalised to sum 1: the mean of the n-gram embeddings). The tensor is
 (rows, 2, width) float32: bucket ids (1..buckets - 1, 0 = padding; exact in float32 up to 2**24) over
 their weights. `width` is fitted: the most n-grams a training row has, at most `max_ngrams`.
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from pydantic import Field, model_validator
 
@@ -63,34 +65,60 @@ class NgramTextFeature(Feature):
         self.ngram: NgramConfig = config.ngram or NgramConfig()
         self.idf: np.ndarray | None = None  # per bucket (tfidf)
         self.width = 1
-        self._vectorizers = self._build_vectorizers()
+        self._vectorizers, self._char = self._build_vectorizers()
 
-    def _build_vectorizers(self) -> list[Any]:
+    def _build_vectorizers(self) -> tuple[list[Any], list[Any]]:
+        """Word n-gram vectorizers (over texts) and char_wb ones (over distinct words)."""
         from sklearn.feature_extraction.text import HashingVectorizer  # scikit-learn loads when text is hashed
 
         common = {"n_features": self.ngram.buckets - 1, "alternate_sign": False, "norm": None, "lowercase": self.config.lowercase,
                   "dtype": np.float32}
         word = [HashingVectorizer(analyzer="word", token_pattern=_TOKEN, ngram_range=r, **common) for r in _ranges(self.ngram.word)]
         char = [HashingVectorizer(analyzer="char_wb", ngram_range=r, **common) for r in _ranges(self.ngram.char)]
-        return word + char
+        return word, char
 
     def _texts(self, series: pd.Series) -> list[str]:
         return text_values(series, self.preprocessing, self.config.normalize_digits)
 
-    def counts(self, series: pd.Series) -> Any:
-        """A (rows, buckets - 1) sparse matrix of n-gram counts."""
+    def counts(self, series: pd.Series, keep: bool = False) -> Any:
+        """A (rows, buckets - 1) sparse matrix of n-gram counts. `keep`: hold it for the next call on the
+        same texts (fit, then the training split's transform, hash the texts once)."""
+        key = pd.util.hash_pandas_object(series, index=False).to_numpy()
+        kept = getattr(self, "_kept", None)
+        if kept is not None and np.array_equal(kept[0], key):
+            self._kept = None
+            return kept[1]
         texts = self._texts(series)
-        total = None
-        for vectorizer in self._vectorizers:
-            part = vectorizer.transform(texts)
-            total = part if total is None else total + part
+        parts = [vectorizer.transform(texts) for vectorizer in self._vectorizers]
+        words, vocabulary = self._word_counts(texts) if self._char else (None, [])
+        if vocabulary:  # texts with no word at all have no character n-gram either
+            parts += [words @ vectorizer.transform(vocabulary) for vectorizer in self._char]
+        if not parts:
+            parts = [sp.csr_matrix((len(texts), self.ngram.buckets - 1), dtype=np.float32)]
+        total = sp.csr_matrix(sum(parts[1:], parts[0]))
         total.sort_indices()
+        if keep:
+            self._kept = (key, total)
         return total
+
+    def _word_counts(self, texts: list[str]) -> tuple[Any, list[str]]:
+        """Texts × distinct whitespace-separated words (the words `char_wb` n-grams stay within): counts, words."""
+        vocabulary: dict[str, int] = {}
+        indices: list[int] = []
+        indptr = [0]
+        lower = self.config.lowercase
+        for text in texts:
+            indices.extend(vocabulary.setdefault(word, len(vocabulary)) for word in (text.lower() if lower else text).split())
+            indptr.append(len(indices))
+        matrix = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                                np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(vocabulary)))
+        matrix.sum_duplicates()
+        return matrix, list(vocabulary)
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, series: pd.Series) -> None:
         self._start()
-        self._add(series)
+        self._add(series, keep=True)
         self.fit_finish()
 
     def fit_partial(self, series: pd.Series) -> None:
@@ -101,8 +129,8 @@ class NgramTextFeature(Feature):
     def _start(self) -> None:
         self._df, self._rows, self._longest = np.zeros(self.ngram.buckets - 1, dtype=np.int64), 0, 1
 
-    def _add(self, series: pd.Series) -> None:
-        counts = self.counts(series)
+    def _add(self, series: pd.Series, keep: bool = False) -> None:
+        counts = self.counts(series, keep)
         self._df += np.bincount(counts.indices, minlength=counts.shape[1])
         self._rows += counts.shape[0]
         self._longest = max(self._longest, int(np.diff(counts.indptr).max(initial=1)))

@@ -17,6 +17,12 @@ def _betas(cfg: Any) -> dict[str, Any]:
     return {"betas": tuple(cfg.betas)} if cfg.betas is not None else {}
 
 
+def _fused(device: torch.device) -> dict[str, Any]:
+    """Adam(W)'s fused kernel on CPU and CUDA: one pass over each tensor instead of a dozen (on CPU
+    about 8x less optimizer time for a 4M-row n-gram table; docs/training.md)."""
+    return {"fused": True} if device.type in ("cpu", "cuda") else {}
+
+
 @OPTIMIZERS.register("sgd")
 def _sgd(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -24,13 +30,12 @@ def _sgd(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
 
 @OPTIMIZERS.register("adam")
 def _adam(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups, lr=cfg.learning_rate, **_betas(cfg))
+    return torch.optim.Adam(groups, lr=cfg.learning_rate, **_betas(cfg), **_fused(device))
 
 
 @OPTIMIZERS.register("adamw")
 def _adamw(groups: Any, cfg: Any, device: torch.device) -> torch.optim.Optimizer:
-    fused = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, **_betas(cfg), **fused)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, **_betas(cfg), **_fused(device))
 
 
 @OPTIMIZERS.register("rmsprop")
