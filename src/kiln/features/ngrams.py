@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 from pydantic import Field, model_validator
 
@@ -88,6 +87,8 @@ class NgramTextFeature(Feature):
         if kept is not None and np.array_equal(kept[0], key):
             self._kept = None
             return kept[1]
+        import scipy.sparse as sp  # loads with scikit-learn, when text is hashed
+
         texts = self._texts(series)
         parts = [vectorizer.transform(texts) for vectorizer in self._vectorizers]
         words, vocabulary = self._word_counts(texts) if self._char else (None, [])
@@ -103,6 +104,8 @@ class NgramTextFeature(Feature):
 
     def _word_counts(self, texts: list[str]) -> tuple[Any, list[str]]:
         """Texts × distinct whitespace-separated words (the words `char_wb` n-grams stay within): counts, words."""
+        import scipy.sparse as sp
+
         vocabulary: dict[str, int] = {}
         indices: list[int] = []
         indptr = [0]
