@@ -76,7 +76,10 @@ def run(cfg: dict, folder: Path) -> dict:
 
 def random_reference(args: argparse.Namespace, seed: int, folder: Path) -> dict:
     """The best of `--random-trials` random trials for a seed: from the cache, else run and cached."""
-    cfg = config(args.epochs, args.random_trials, {"type": "random", "seed": seed}, {"type": "none"})
+    # start_from_base stated, not left to kiln's default: a pure random search (its trial 0 is a random draw
+    # too), and the cache key changes if this does (the default changed once under a cache keyed without it)
+    cfg = config(args.epochs, args.random_trials, {"type": "random", "seed": seed}, {"type": "none"},
+                 [("tune.start_from_base", False)])
     key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
     cache_path = Path(args.random_cache)
     cache = json.loads(cache_path.read_text()) if args.random_cache and cache_path.is_file() else {}

@@ -3,6 +3,8 @@ trial (`tune.start_from_base`), and the same trials again for the same config an
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import yaml
 from cli_helpers import one_line_error, run_cli
@@ -28,6 +30,19 @@ def test_tpe_options_reach_optunas_sampler():
     tune = TuneConfig(trials=20, sampler={"seed": 1, "multivariate": False, "ei_candidates": 7}, parameters=SPACE)
     sampler = make_sampler(tune, SearchSpace(tune))
     assert (sampler._n_startup_trials, sampler._multivariate, sampler._n_ei_candidates) == (3, False, 7)
+
+
+def test_good_fraction_sets_how_many_trials_tpe_models_as_good():
+    from kiln.tuning.study import good_trials
+
+    tune = TuneConfig(trials=20, sampler={"good_fraction": 0.25}, parameters=SPACE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna's deprecation of `gamma` stays inside kiln
+        sampler = make_sampler(tune, SearchSpace(tune))
+    assert [sampler._gamma(n) for n in (1, 4, 10, 19, 1000)] == [1, 1, 3, 5, 25]  # rounded up, at most 25
+    assert good_trials(0.1, 19) == 2  # Optuna's own default fraction
+    default = TuneConfig(trials=20, parameters=SPACE)
+    assert default.sampler.good_fraction == 0.25 and make_sampler(default, SearchSpace(default))._gamma(10) == 3
 
 
 def test_base_point_takes_the_values_inside_the_space_and_leaves_the_rest_to_the_sampler():
@@ -71,6 +86,8 @@ def test_the_first_trial_is_the_base_config_and_the_same_seed_gives_the_same_tri
     ({"sampler": {"type": "tpe", "ei_candidates": 0}}, ["tune.sampler.ei_candidates", "greater than or equal to 1"]),
     ({"sampler": {"type": "tpe", "startup_trials": -1}}, ["tune.sampler.startup_trials"]),
     ({"sampler": {"type": "tpe", "multivariate": "maybe"}}, ["tune.sampler.multivariate"]),
+    ({"sampler": {"type": "tpe", "good_fraction": 1.5}}, ["tune.sampler.good_fraction", "less than 1"]),
+    ({"sampler": {"type": "tpe", "good_fraction": 0}}, ["tune.sampler.good_fraction", "greater than 0"]),
     ({"start_from_base": "yes please"}, ["tune.start_from_base"]),
     ({"start_from_bse": True}, ["unknown key 'start_from_bse'", "did you mean 'start_from_base'?"]),
 ])

@@ -63,6 +63,7 @@ class SamplerConfig(Section):
     startup_trials: int | None = Field(None, ge=0)  # tpe / gp: random trials before the model; default: scaled to tune.trials
     multivariate: bool = True  # tpe: model the parameters jointly (False: one independent model per parameter)
     ei_candidates: int = Field(24, ge=1)  # tpe: points drawn from the model per trial; the most promising is run
+    good_fraction: float = Field(0.25, gt=0, lt=1)  # tpe: share of the finished trials modelled as the good ones (at most 25)
 
 
 class PrunerConfig(Section):
