@@ -81,6 +81,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ngram_learned": {"input_features": [{"name": "sentence", "type": "text", "encoder": "ngram",
                                           "ngram": {"word": [1], "buckets": 2048, "weighting": "learned", "dropout": 0.2}}],
                       "output_features": [{"name": "label", "type": "category"}], "model": {"type": "mlp", "hidden": [8]}},
+    "textcnn": {"input_features": TEXT_INPUT, "output_features": [{"name": "label", "type": "category"}],
+                "model": {"type": "cnn", "embedding_dim": 8, "text_kernel_sizes": [2, 3], "text_filters": 6, "hidden": [8],
+                          "embedding_dropout": 0.1, "conv_dropout": 0.1}},
     "cnn": {"input_features": [{"name": "image", "type": "image"}], "output_features": [{"name": "label", "type": "category"}],
             "model": {"type": "cnn", "channels": [4], "hidden": [8]}},
 }

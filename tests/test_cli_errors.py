@@ -217,9 +217,9 @@ def test_too_few_rows_to_split(cli, work: Path, frame: pd.DataFrame) -> None:
 
 
 # -- 10: model type vs features ---------------------------------------------------------------------
-def test_cnn_on_text_only(cli, work: Path) -> None:
-    cfg = config(work, input_features=[{"name": "review", "type": "text"}], model={"type": "cnn"})
-    one_line_error(train_with(cli, work, "cnn.yaml", cfg), "model type 'cnn' needs an image input", "['text']")
+def test_cnn_on_tabular_only(cli, work: Path) -> None:
+    cfg = config(work, input_features=[{"name": "x", "type": "numeric"}], model={"type": "cnn"})
+    one_line_error(train_with(cli, work, "cnn.yaml", cfg), "model type 'cnn' needs an image input", "['numeric']")
 
 
 def test_rnn_with_image_input(cli, work: Path) -> None:

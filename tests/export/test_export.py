@@ -105,3 +105,8 @@ def test_sequence_batches_are_cut_to_their_longest_row(tmp_path_factory: pytest.
     data = transformer.preprocessor.transform(frame_for("transformer"))
     full, cut = (run_session(transformer.session, ["sentence"], data, 16, trim)["label"] for trim in (None, transformer.trim))
     assert float((full - cut).abs().max()) <= 1e-5
+    textcnn = load_onnx(export_onnx(cached_model("textcnn", tmp_path_factory), tmp_path / "textcnn.onnx"))
+    assert textcnn.trim == {"sentence": 0}  # windows wholly on padding are masked out of the max
+    data = textcnn.preprocessor.transform(frame_for("textcnn"))
+    full, cut = (run_session(textcnn.session, ["sentence"], data, 16, trim)["label"] for trim in (None, textcnn.trim))
+    assert float((full - cut).abs().max()) <= 1e-5

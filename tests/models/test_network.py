@@ -55,7 +55,7 @@ def test_linear_model_is_logistic_regression():
 
 
 @pytest.mark.parametrize(("inputs", "model", "message"), [
-    ([{"name": "text", "type": "text"}], {"type": "cnn"}, "needs an image input"),
+    ([{"name": "num", "type": "numeric"}], {"type": "cnn"}, "needs an image input feature or an audio input feature or a text"),
     ([{"name": "img", "type": "image"}, {"name": "text", "type": "text"}], {"type": "rnn"}, "does not take image inputs; use cnn, linear, mlp"),
     ([{"name": "num", "type": "numeric"}], {"type": "transformer"}, "needs a text input"),
 ])

@@ -39,17 +39,19 @@ class ProbedNet(nn.Module):
 
 
 def untrimmed(net: nn.Module) -> nn.Module:
-    """A copy whose text Transformers run over the full padded length (the trimmed variant would give a
-    baseline of all padding a different shape; the outputs are the same either way)."""
+    """A copy whose text Transformers and text CNNs run over the full padded length (the trimmed variants
+    would give a baseline of all padding a different shape; the outputs are the same either way)."""
     from kiln.models.encoders import TextTransformerEncoder
+    from kiln.models.textcnn import TextCNNEncoder, TrimmedTextCNN
     from kiln.models.transformer import TrimmedTextTransformer
 
-    if not any(isinstance(m, TrimmedTextTransformer) for m in net.modules()):
+    full = {TrimmedTextTransformer: TextTransformerEncoder, TrimmedTextCNN: TextCNNEncoder}
+    if not any(type(m) in full for m in net.modules()):
         return net  # nothing to swap: no copy (an SST-2 LSTM's embedding is megabytes)
     net = copy.deepcopy(net)
     for module in net.modules():
-        if isinstance(module, TrimmedTextTransformer):
-            module.__class__ = TextTransformerEncoder
+        if type(module) in full:
+            module.__class__ = full[type(module)]
     return net
 
 

@@ -131,9 +131,10 @@ def trimmable(config: Any, inputs: Any) -> dict[str, int]:
     """Text inputs (name -> pad id) whose padded tail the exported network ignores, so that a batch can be
     cut to its longest row: recurrent encoders (their unpacked twin reads each row's state at its last
     token and masks the padding, as packing does in torch) and text Transformers (padded keys masked,
-    padded positions out of the pooling; torch trims them the same way). Other encoders may see the
-    padding (convolutions over it), so their batches keep the full padded length."""
-    if config.model.type not in ("rnn", "transformer"):
+    padded positions out of the pooling; torch trims them the same way) and text CNNs (windows wholly on
+    padding are masked out of the max). Other encoders may see the padding, so their batches keep the
+    full padded length."""
+    if config.model.type not in ("rnn", "transformer", "cnn"):
         return {}
     return {f.name: int(f.describe()["pad_id"]) for f in inputs if f.type == "text" and f.describe().get("encoder") != "ngram"}
 
