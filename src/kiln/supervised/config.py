@@ -39,6 +39,7 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
     sample: float | None = Field(None, gt=0.0, le=1.0)  # keep this fraction of the training file (stratified, seeded)
     shuffle: bool = True  # reshuffle the training rows every epoch (seeded; streaming: within shuffle_buffer rows)
+    batch_by_length: bool = False  # text: each batch from rows of similar token count (less padding computed), batches shuffled
     streaming: bool = False  # read Parquet/CSV in chunks, never the whole table in memory (docs/scale-out.md)
     stream_above_mb: float | None = Field(1024.0, gt=0)  # a train file (or Parquet directory) larger than this streams on its own; null: never
     chunk_rows: int = Field(65_536, ge=1)  # streaming: rows per read
@@ -48,6 +49,8 @@ class DataConfig(Section):
     def _streamable(self) -> "DataConfig":
         if self.streaming and self.sample is not None:
             raise ValueError("data.sample is not supported with data.streaming; filter the file instead")
+        if self.streaming and self.batch_by_length:
+            raise ValueError("data.batch_by_length is not supported with data.streaming")
         if self.streaming and self.train and self.train.startswith("sklearn:"):
             raise ValueError("data.streaming reads Parquet or CSV files, not built-in sklearn: datasets")
         return self

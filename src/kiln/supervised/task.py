@@ -38,6 +38,28 @@ if TYPE_CHECKING:
 DataArg = pd.DataFrame | str | Path | PreparedData | None
 
 
+LENGTH_WINDOW = 50  # batches whose rows are sorted by length together
+
+
+def token_counts(data: TensorData) -> torch.Tensor:
+    """Per row, the real (non-padding) tokens summed over the token-id inputs (2-D integer tensors)."""
+    ids = [x for x in data.inputs.values() if x.dim() == 2 and not x.is_floating_point()]
+    if not ids:
+        raise KilnError("data.batch_by_length needs a text input with encoder: sequence")
+    return sum((x != 0).sum(1) for x in ids).cpu()  # type: ignore[return-value]
+
+
+def length_grouped(order: torch.Tensor, lengths: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """`order` regrouped so that each batch holds rows of similar length (less padding to compute over once
+    the encoder cuts a batch to its longest row): windows of LENGTH_WINDOW batches are sorted by length and
+    cut into batches, and the batches are then shuffled."""
+    batches: list[torch.Tensor] = []
+    for start in range(0, len(order), size * LENGTH_WINDOW):
+        window = order[start : start + size * LENGTH_WINDOW]
+        batches += list(window[torch.argsort(lengths[window], stable=True)].split(size))
+    return torch.cat([batches[i] for i in torch.randperm(len(batches), generator=generator)])
+
+
 class TableTask:
     """Epochs over fixed tensors: a seeded permutation per epoch, `gradient_accumulation`
     mini-batches per optimizer step; the training metric is computed once per epoch from the
@@ -46,11 +68,12 @@ class TableTask:
     unit = "epoch"
 
     def __init__(self, outputs: Sequence[Feature], train: TensorData, validation: TensorData | None, cfg: Any,
-                 shuffle: bool = True) -> None:
+                 shuffle: bool = True, by_length: bool = False) -> None:
         self.outputs, self.cfg, self.shuffle = list(outputs), cfg, shuffle
         self.train, self.validation = train, validation
         self.has_validation = validation is not None
         self.batch_size = len(train) if cfg.batch_size == "full" else min(int(cfg.batch_size), len(train))
+        self.lengths = token_counts(train) if by_length else None
 
     def setup(self, trainer: "TrainerType") -> None:
         self.device = trainer.device
@@ -63,8 +86,10 @@ class TableTask:
 
     def round_steps(self, round_index: int, first_step: int) -> Iterator[list[TensorData]]:
         data, size, accumulate = self.train, self.batch_size, self.cfg.gradient_accumulation
-        self.order = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1)) \
-            if self.shuffle else torch.arange(len(data))
+        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + round_index + 1)
+        self.order = torch.randperm(len(data), generator=generator) if self.shuffle else torch.arange(len(data))
+        if self.lengths is not None:
+            self.order = length_grouped(self.order, self.lengths, size, generator)
         self.seen: dict[str, list[torch.Tensor]] = {f.name: [] for f in self.outputs}
         self.seen_rows: list[torch.Tensor] = []
         order = self.order.to(self.device)
@@ -304,7 +329,8 @@ def train(
     if not streaming:
         if frozen is not None:  # a frozen encoder ran once per row: train the trunk and heads on its pooled vectors
             tensors, report["frozen_encoder"] = frozen.tensors, frozen.report
-        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle)
+        task = TableTask(pre.outputs, tensors["train"], tensors.get("validation"), config.trainer, config.data.shuffle,
+                         config.data.batch_by_length and frozen is None)
     trainer = Trainer(frozen.net if frozen else net, config.trainer, device, run.checkpoint_dir, callbacks, progress)
     model.history = trainer.fit(task, resume=run.resume_from_checkpoint)
     model.net = net.to(device) if frozen else trainer.net
