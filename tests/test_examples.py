@@ -16,7 +16,7 @@ from kiln.features import FEATURES, build_feature
 
 FOLDER = Path(__file__).resolve().parents[1] / "examples"
 SUPERVISED = ["digits_mlp", "digits_cnn", "titanic", "sms_spam", "sst2_lstm", "sst2_transformer",
-              "linear_regression", "mlp_regression", "sst2_finetune", "sst2_ngram", "sst2_ngram_large", "sms_spam_ngram", "sst2_bilstm",
+              "linear_regression", "mlp_regression", "sst2_finetune", "sst2_ngram", "sst2_ngram_large", "sms_spam_ngram", "sst2_bilstm", "sst2_cnn",
               "bert_finetune", "bert_frozen", "titanic_scale_out", "fsdd_cnn"]  # run configs (docs/examples.md); language models are tested in tests/lm
 # bert_finetune and bert_frozen need a checkpoint ($KILN_BERT): only its schema and columns are checked here (the path
 # stays unexpanded while the variable is unset); tests/hf trains it on a tiny checkpoint.
