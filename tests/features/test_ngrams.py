@@ -105,7 +105,7 @@ def _config(model: dict, **text) -> dict:
 
 
 @pytest.mark.parametrize(("config", "message"), [
-    (_config({"type": "rnn"}), "model type 'rnn' cannot take encoder: ngram text inputs; use linear, mlp"),
+    (_config({"type": "rnn"}), "model type 'rnn' cannot take encoder: ngram text inputs; use cnn, linear, mlp"),
     (_config({"type": "transformer", "d_model": 16, "heads": 2}), "model type 'transformer' cannot take encoder: ngram"),
     (_config({"type": "linear"}, ngram={"word": [], "char": []}), "ngram needs word or char n-gram sizes"),
     (_config({"type": "linear"}, ngram={"buckets": 2**25}), "buckets"),

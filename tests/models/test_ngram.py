@@ -91,5 +91,5 @@ def test_a_model_type_without_the_encoder_refuses_at_build_time() -> None:
         def describe(self) -> dict:
             return {"encoder": "ngram", "buckets": 16, "width": 2, "learned_weights": False, "dropout": 0.0}
 
-    with pytest.raises(KilnError, match="model type 'cnn' cannot take encoder: ngram"):
-        build_encoder(MODELS.get("cnn")(), None, Fitted())  # type: ignore[arg-type]
+    with pytest.raises(KilnError, match="model type 'rnn' cannot take encoder: ngram text inputs; use cnn, linear, mlp"):
+        build_encoder(MODELS.get("rnn")(), None, Fitted())  # type: ignore[arg-type]

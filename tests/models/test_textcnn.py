@@ -106,3 +106,17 @@ def test_bad_values_are_one_line(model: dict, fact: str) -> None:
         load_task_config({**BASE, "model": model})
     message = str(info.value)
     assert fact in message and "\n" not in message
+
+
+def test_an_ngram_bag_beside_the_cnn() -> None:
+    from kiln.models.ngram import NgramBagEncoder
+
+    frame = pd.DataFrame({"text": ["good fun film", "bad dull plot"] * 6, "title": ["fun", "dull"] * 6, "y": [1, 0] * 6})
+    cfg = load_task_config({"data": {"train": "x.csv"}, "output_features": [{"name": "y", "type": "binary"}],
+                            "input_features": [{"name": "text", "type": "text", "max_length": 6},
+                                               {"name": "title", "type": "text", "encoder": "ngram", "ngram": {"word": [1], "buckets": 64}}],
+                            "model": {"type": "cnn", "embedding_dim": 4, "text_filters": 3, "ngram_dim": 5}})
+    pre = Preprocessor(cfg).fit(frame)
+    net = build_network(cfg.model, pre.inputs, pre.outputs)
+    assert isinstance(net.encoders[1], NgramBagEncoder) and net.encoders[1].output_dim == 5
+    assert net(pre.transform(frame).inputs)["y"].shape == (12, 1)

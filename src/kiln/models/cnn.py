@@ -12,6 +12,7 @@ from torch import nn
 from kiln.features import Feature
 from kiln.models.base import MODELS, ModelConfig, ModelType, require
 from kiln.models.encoders import AudioCNNEncoder, AudioConv1dEncoder, ImageCNNEncoder
+from kiln.models.ngram import ngram_bag
 from kiln.models.textcnn import TrimmedTextCNN
 
 
@@ -28,6 +29,7 @@ class CNNConfig(ModelConfig):
     text_kernel_sizes: list[Annotated[int, Field(ge=1, le=255)]] = Field([3, 4, 5], min_length=1, max_length=16)
     text_filters: int = Field(100, ge=1, le=65_536)
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # on the token embeddings, in training
+    ngram_dim: int = Field(64, ge=1, le=65_536)  # an `encoder: ngram` text input beside them: its bag's width
 
 
 @MODELS.register("cnn")
@@ -54,3 +56,6 @@ class CNN(ModelType):
         return TrimmedTextCNN(info["vocab_size"], cfg.embedding_dim, kernel_sizes=tuple(cfg.text_kernel_sizes),
                               filters=cfg.text_filters, activation_name=cfg.activation,
                               embedding_dropout=cfg.embedding_dropout, dropout=cfg.conv_dropout)
+
+    def ngram_encoder(self, cfg: CNNConfig, info: dict[str, Any]) -> nn.Module:
+        return ngram_bag(cfg.ngram_dim, info)
