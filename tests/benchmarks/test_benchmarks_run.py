@@ -58,3 +58,11 @@ def test_prune_benchmark_runs(tmp_path: Path) -> None:
     variants = result["results"][0]["variants"]
     assert set(variants) >= {"activation (Wanda)", "reconstruct, shares spread (default)"}
     assert all(0.5 <= v["sparsity"] < 0.6 and 0.0 <= v["agreement"] <= 1.0 for v in variants.values())
+
+
+def test_peak_rss_benchmark_runs(tmp_path: Path) -> None:
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("peak_rss.py reads /proc (Linux)")
+    result = _run("peak_rss.py", "examples/digits_mlp.yaml", "--epochs", "2", output=tmp_path / "rss.json")
+    assert [m["at"] for m in result["marks"]] == ["train begins", "epoch 1 ends", "epoch 2 ends"]
+    assert result["peak_rss_mb"] >= max(m["rss_mb"] for m in result["marks"]) > 50
