@@ -16,7 +16,7 @@ from kiln.features import FEATURES, build_feature
 
 FOLDER = Path(__file__).resolve().parents[1] / "examples"
 SUPERVISED = ["digits_mlp", "digits_cnn", "titanic", "sms_spam", "sst2_lstm", "sst2_transformer",
-              "linear_regression", "mlp_regression", "sst2_finetune", "sst2_ngram", "sst2_ngram_large", "sms_spam_ngram", "sst2_bilstm", "sst2_cnn",
+              "linear_regression", "mlp_regression", "sst2_finetune", "sst2_ngram", "sst2_ngram_large", "sms_spam_ngram", "sst2_bilstm", "sst2_cnn", "sst2_ngram_cnn",
               "bert_finetune", "bert_frozen", "titanic_scale_out", "fsdd_cnn"]  # run configs (docs/examples.md); language models are tested in tests/lm
 # bert_finetune and bert_frozen need a checkpoint ($KILN_BERT): only its schema and columns are checked here (the path
 # stays unexpanded while the variable is unset); tests/hf trains it on a tiny checkpoint.
@@ -37,7 +37,7 @@ def test_example_config_is_valid_and_documented(path: Path, data_dir: Path, monk
         source = getattr(config.data, split)
         if source:
             head = as_frame(source).head(5)
-            check_columns(head, [f.name for f in [*config.input_features, *config.output_features]], split)
+            check_columns(head, [f.column or f.name for f in [*config.input_features, *config.output_features]], split)
 
 
 def test_pretraining_example_reads_its_sources(data_dir: Path, monkeypatch: pytest.MonkeyPatch):

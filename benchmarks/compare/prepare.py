@@ -2,8 +2,9 @@
 
 The split is kiln's own (`kiln.supervised.task.load_splits` on kiln's config for the task, so the
 kiln run sees exactly these rows), exported as CSV (tables, text) or NPZ (digits: 64 raw pixels),
-plus meta.json: the label column, the input columns and kiln's trainer recipe, which the peers
-copy. Language modelling: the text file's path and kiln's model and trainer sections.
+plus meta.json: the label column, the input columns (each once: several kiln features may read one
+column) and kiln's trainer recipe, which the peers copy. Language modelling: the text file's path
+and kiln's model and trainer sections.
 
     .venv/bin/python benchmarks/compare/prepare.py --config CONFIG_JSON --work DIR
 """
@@ -25,7 +26,13 @@ def _supervised(config, work: Path) -> dict:
     from kiln.supervised.task import load_splits
 
     frames, _ = load_splits(config)
-    inputs = {f.name: f.type for f in config.input_features}
+    inputs: dict[str, str] = {}  # source column → type: features that read one column (`column:`) share it
+    text: dict[str, dict] = {}
+    for f in config.input_features:
+        column = f.column or f.name
+        inputs.setdefault(column, f.type)
+        if f.type == "text":
+            text.setdefault(column, f.model_dump(mode="json"))
     label = config.output_features[0]
     columns = [*inputs, label.name]
     if list(inputs.values()) == ["image"]:
@@ -48,7 +55,7 @@ def _supervised(config, work: Path) -> dict:
                     "early_stopping": trainer.early_stopping.model_dump() if trainer.early_stopping else None,
                     "restore_best": trainer.restore_best},
         "model": config.model.model_dump(mode="json"),
-        "text": {f.name: f.model_dump(mode="json") for f in config.input_features if f.type == "text"},
+        "text": text,
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from kiln.data.cleaning import check_columns, check_scalar_cells
+from kiln.data.cleaning import check_feature_columns, check_scalar_cells
 from kiln.features import Feature, build_feature
 from kiln.features._classes import check_classes, label_strings
 
@@ -55,25 +55,25 @@ class Preprocessor:
     def fit(self, frame: pd.DataFrame) -> "Preprocessor":
         for feature in self.outputs:
             if feature.type in ("binary", "category"):
-                check_classes(sorted(label_strings(frame[feature.name]).dropna().unique()), feature.name,
+                check_classes(sorted(label_strings(frame[feature.column]).dropna().unique()), feature.name,
                               f"the training split ({len(frame)} row{'s' if len(frame) != 1 else ''})")
         for feature in self.features:
             if not feature.fitted:  # a feature may arrive fitted (e.g. a pre-trained tokenizer)
-                feature.fit(frame[feature.name])
+                feature.fit(self._values(feature, frame))
         return self
 
     def fit_stream(self, chunks: Iterable[pd.DataFrame]) -> "Preprocessor":
         """`fit` in one pass over chunks of the training split (data.streaming): each feature merges
         its statistics chunk by chunk (Feature.fit_partial / fit_finish)."""
         todo = [f for f in self.features if not f.fitted]
-        labels: dict[str, set[str]] = {f.name: set() for f in self.outputs if f.type in ("binary", "category")}
+        labels: dict[str, set[str]] = {f.column: set() for f in self.outputs if f.type in ("binary", "category")}
         rows = 0
         for chunk in chunks:
             rows += len(chunk)
             for name, seen in labels.items():
                 seen.update(label_strings(chunk[name]).dropna().unique())
             for feature in todo:
-                feature.fit_partial(chunk[feature.name])
+                feature.fit_partial(self._values(feature, chunk))
         for name, seen in labels.items():
             check_classes(sorted(seen), name, f"the training split ({rows} row{'s' if rows != 1 else ''})")
         for feature in todo:
@@ -81,15 +81,17 @@ class Preprocessor:
         return self
 
     def transform(self, frame: pd.DataFrame, targets: bool = True, where: str = "data") -> TensorData:
-        needed = [f.name for f in (self.features if targets else self.inputs)]
-        check_columns(frame, needed, where)
-        check_scalar_cells(frame, [f for f in (self.features if targets else self.inputs) if f.type != "image"], where)
-        inputs = {}
-        for f in self.inputs:
-            cleaned, _ = f.clean(frame[f.name])
-            inputs[f.name] = f.transform(cleaned)
-        outs = {f.name: f.encode_target(f.clean(frame[f.name])[0]) for f in self.outputs} if targets else {}
+        needed = self.features if targets else self.inputs
+        check_feature_columns(frame, needed, where)
+        check_scalar_cells(frame, [f for f in needed if f.type != "image"], where)
+        inputs = {f.name: f.transform(self._values(f, frame)) for f in self.inputs}
+        outs = {f.name: f.encode_target(self._values(f, frame)) for f in self.outputs} if targets else {}
         return TensorData(inputs, outs)
+
+    @staticmethod
+    def _values(feature: Feature, frame: pd.DataFrame) -> pd.Series:
+        """The feature's cleaned values, from its source column (several features may read one)."""
+        return feature.clean(frame[feature.column])[0]
 
     def state(self) -> dict[str, Any]:
         return {f.name: f.state() for f in self.features}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kiln.data.cleaning import check_columns, clean_features, source_columns
 from kiln.errors import KilnError
 from kiln.features import Feature
 from kiln.features.base import is_missing
@@ -63,9 +64,7 @@ def read_numbered(path: str | Path, columns: Sequence[str], chunk_rows: int,
     import pyarrow.dataset as ds
 
     dataset = open_dataset(path)
-    missing = [c for c in columns if c not in dataset.schema.names]
-    if missing:
-        raise KilnError(f"column(s) {missing} not found in {path}; it has: {', '.join(dataset.schema.names[:30])}")
+    check_columns(dataset.schema.names, columns, str(path))
     try:
         if isinstance(dataset.format, ds.ParquetFileFormat):
             yield from _parquet_chunks(dataset, list(columns), chunk_rows, shard)
@@ -149,14 +148,14 @@ def clean_chunk(frame: pd.DataFrame, features: Sequence[Feature], outputs: Seque
                 counts: dict[str, int]) -> pd.DataFrame:
     """Per-chunk cleaning: type coercion, and rows without a label dropped (counted in `counts`).
     Duplicates are not dropped when streaming (that needs every row at once)."""
-    for feature in features:
-        frame[feature.name], changes = feature.clean(frame[feature.name])
+    cleaned = clean_features(frame, features)
+    for name, (_, changes) in cleaned.items():
         if changes.get("coerced_non_numeric"):
-            key = f"coerced_non_numeric.{feature.name}"
+            key = f"coerced_non_numeric.{name}"
             counts[key] = counts.get(key, 0) + changes["coerced_non_numeric"]
     no_label = np.zeros(len(frame), dtype=bool)
     for feature in outputs:
-        no_label |= is_missing(frame[feature.name]).to_numpy()
+        no_label |= is_missing(cleaned[feature.name][0]).to_numpy()
     if no_label.any():
         counts["rows_missing_label_dropped"] = counts.get("rows_missing_label_dropped", 0) + int(no_label.sum())
         frame = frame.loc[~no_label]
@@ -192,7 +191,7 @@ class StreamingTable:
         all of it with `whole` (counted as the "fit" pass). `owners` (a list of `shard` workers' zeros)
         then counts the cleaned rows of the split each worker's share holds."""
         path = self._source(split)
-        columns = [f.name for f in self.features]
+        columns = source_columns(self.features)
         key = self.cfg.split.key
         hashed = path == self.cfg.train and any(self.fractions.values())
         if hashed and key and key not in columns:
@@ -206,7 +205,7 @@ class StreamingTable:
             rows = np.arange(first, first + len(chunk), dtype=np.uint64)
             keep = split_of(chunk[key] if key else rows, self.cfg.split.seed, self.fractions["validation"],
                             self.fractions["test"]) == code if hashed else np.ones(len(chunk), dtype=bool)
-            chunk = chunk.loc[keep, [f.name for f in self.features]].reset_index(drop=True)
+            chunk = chunk.loc[keep, source_columns(self.features)].reset_index(drop=True)
             if owners is not None:
                 chunk["__owner"] = owners_of(rows[keep], number, total, workers)
             chunk = clean_chunk(chunk, self.features, self.outputs, self.counts)

@@ -18,6 +18,7 @@ class FeatureConfig(Section):
     """Fields every feature has; each feature type adds its own and a `type` literal."""
 
     name: str = Field(min_length=1)
+    column: str | None = Field(None, min_length=1)  # the data column read (default: `name`); features may share one
 
 
 class Feature:
@@ -40,6 +41,11 @@ class Feature:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def column(self) -> str:
+        """The source column this feature reads: `column:` in its config, else its name."""
+        return self.config.column or self.config.name
 
     # -- input side ---------------------------------------------------------------------------
     def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:

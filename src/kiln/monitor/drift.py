@@ -79,8 +79,9 @@ def drift_report(stats: dict[str, Any], inputs: pd.DataFrame, outputs: pd.DataFr
                               "ks_alpha": ks_alpha, "min_rows": min_rows, "enough_data": n >= min_rows,
                               "features": {}, "predictions": {}}
     for name, ref in stats.get("features", {}).items():
-        if name in inputs.columns:
-            report["features"][name] = compare(ref, inputs[name], psi_threshold, ks_alpha)
+        column = ref.get("column", name)  # the served column the feature reads (stats before `column:`: its name)
+        if column in inputs.columns:
+            report["features"][name] = compare(ref, inputs[column], psi_threshold, ks_alpha)
     for name, ref in stats.get("predictions", {}).items():
         col = f"{name}_prediction"
         if col in outputs.columns:

@@ -35,7 +35,12 @@ _EXPECTED = {
 
 
 def input_schema(config: Any) -> list[dict[str, str]]:
-    return [{"name": f.name, "type": f.type} for f in config.input_features]
+    """The columns a request row carries: each input feature's source column, once (features that
+    read one column share it; its values are checked against the first of them)."""
+    columns: dict[str, dict[str, str]] = {}
+    for f in config.input_features:
+        columns.setdefault(f.column or f.name, {"name": f.column or f.name, "type": f.type})
+    return list(columns.values())
 
 
 def output_schema(config: Any) -> list[dict[str, str]]:

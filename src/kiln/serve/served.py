@@ -71,8 +71,9 @@ def example_row(path: Path | None, model: Any) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - the example is a convenience
             stats = {}
     row: dict[str, Any] = {}
+    by_column = {ref.get("column", name): ref for name, ref in reversed(stats.items()) if isinstance(ref, dict)}  # a column's first feature
     for feature in input_schema(model.config):
-        ref = stats.get(feature["name"], {})
+        ref = by_column.get(feature["name"], {})
         value: Any = None
         if feature["type"] == "numeric" and isinstance(ref.get("mean"), (int, float)):
             value = round(float(ref["mean"]), 3)

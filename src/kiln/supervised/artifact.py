@@ -73,7 +73,7 @@ class Model(TrainedModel):
         if len(inputs) != 1 or inputs[0].type != "audio":
             raise KilnError(f"{folder} is a folder: only a model with a single audio input predicts a folder of files; "
                             f"this one has inputs {[f'{f.name} ({f.type})' for f in inputs]}; give a table instead")
-        return folder_table(folder, inputs[0].name)
+        return folder_table(folder, inputs[0].column)
 
     @saved_state_errors
     def evaluate(self, data: pd.DataFrame | str | Path) -> dict[str, Any]:

@@ -112,6 +112,15 @@ class SupervisedConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feature names must be unique; repeated: {dupes}")
+        targets = {f.name for f in self.output_features}
+        for i, feature in enumerate(self.output_features):
+            if feature.column not in (None, feature.name):
+                raise ValueError(f"output_features[{i}] '{feature.name}': only input features take 'column' "
+                                 f"(an output reads the column named '{feature.name}')")
+        for i, feature in enumerate(self.input_features):
+            if feature.column in targets:
+                raise ValueError(f"input_features[{i}] '{feature.name}': column '{feature.column}' is the output "
+                                 f"feature's; an input cannot read the target")
         for i, feature in enumerate(self.input_features):
             if getattr(feature, "encoder", None) == "ngram" and ngram_refusal(self.model.type):
                 raise ValueError(f"input_features[{i}] '{feature.name}': {ngram_refusal(self.model.type)}")
