@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,19 @@ def test_peers_take_kilns_learning_rate_only_when_kiln_uses_adam(harness) -> Non
     assert common.learning_rate({"trainer": {"optimizer": "adamw", "learning_rate": 0.002}}) == 0.002
     # kiln's SGD step size (0.1 in the n-gram configs) would make the peers' Adam diverge
     assert common.learning_rate({"trainer": {"optimizer": "sgd", "learning_rate": 0.1}}) == common.PEER_DEFAULT_LR
+
+
+def test_prepare_writes_a_shared_column_once(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("compare_prepare", ROOT / "benchmarks" / "compare" / "prepare.py")
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    rows = [{"sentence": f"{w} movie number {i}", "label": int(w == "good")} for i, w in enumerate(["good", "bad"] * 30)]
+    pd.DataFrame(rows).to_csv(tmp_path / "data.csv", index=False)
+    config = {"data": {"train": str(tmp_path / "data.csv"), "split": {"validation": 0.2, "test": 0.2}},
+              "input_features": [{"name": "sentence", "type": "text", "max_length": 8},
+                                 {"name": "bag", "column": "sentence", "type": "text", "encoder": "ngram"}],
+              "output_features": [{"name": "label", "type": "binary"}], "model": {"type": "cnn"}}
+    prepare.main(["--config", json.dumps(config), "--work", str(tmp_path / "work")])
+    meta = json.loads((tmp_path / "work" / "meta.json").read_text())
+    assert meta["inputs"] == {"sentence": "text"} and meta["text"]["sentence"]["name"] == "sentence"  # the peers read it once
+    assert list(pd.read_csv(tmp_path / "work" / "train.csv").columns) == ["sentence", "label"]
