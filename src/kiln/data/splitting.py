@@ -1,5 +1,9 @@
 """Train/validation/test splits (stratified where possible, or keeping each group on one side; or read from
-a column) and k-fold indices (group k-fold when groups are given)."""
+a column) and k-fold indices (group k-fold when groups are given).
+
+The hold-out split is kiln's own numpy code that draws exactly the rows scikit-learn's `train_test_split`
+draws (same seed, same rows: tests/data/test_splitting.py checks it against scikit-learn), because importing
+`sklearn.model_selection` costs ~1 s of every run's start-up; k-fold (cross-validation only) still uses it."""
 
 from __future__ import annotations
 
@@ -12,20 +16,58 @@ import pandas as pd
 from kiln.errors import KilnError
 
 
-def _strata(labels: pd.Series | None, fraction: float) -> pd.Series | None:
-    """Stratify only when every class can appear on both sides."""
+def _strata(labels: pd.Series | None, fraction: float) -> np.ndarray | None:
+    """Stratify only when every class can appear on both sides (a kept side too small for one row of
+    each class, which scikit-learn refuses, is split unstratified)."""
     if labels is None:
         return None
     counts = labels.value_counts()
-    return labels if len(counts) > 1 and counts.min() >= 2 and fraction * len(labels) >= len(counts) else None
+    kept = len(labels) - math.ceil(fraction * len(labels))
+    fits = counts.min() >= 2 and fraction * len(labels) >= len(counts) and kept >= len(counts)
+    return labels.to_numpy(dtype=object) if len(counts) > 1 and fits else None
+
+
+def _apportion(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of `draws` rows each class gets: its floored share, then one more for the largest
+    remainders, ties drawn at random (scikit-learn's `_approximate_mode`, same arithmetic, same draws)."""
+    share = counts / counts.sum() * draws
+    taken = np.floor(share)
+    missing = int(draws - taken.sum())
+    remainder = share - taken
+    for value in np.sort(np.unique(remainder))[::-1] if missing > 0 else []:
+        tied = np.flatnonzero(remainder == value)
+        add = min(len(tied), missing)
+        taken[rng.choice(tied, size=add, replace=False)] += 1
+        missing -= add
+        if missing == 0:
+            break
+    return taken.astype(int)
+
+
+def _shuffle_split(n: int, n_held: int, seed: int, strata: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held) unsorted, drawn as scikit-learn's ShuffleSplit / StratifiedShuffleSplit draw them."""
+    rng = np.random.RandomState(seed)
+    if strata is None:
+        order = rng.permutation(n)
+        return order[n_held:], order[:n_held]
+    _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(inverse.ravel(), kind="stable"), np.cumsum(counts)[:-1])
+    kept_counts = _apportion(counts, n - n_held, rng)
+    held_counts = _apportion(counts - kept_counts, n_held, rng)
+    kept, held = [], []
+    for rows, k, h in zip(members, kept_counts, held_counts):
+        shuffled = rows[rng.permutation(len(rows))]
+        kept.append(shuffled[:k])
+        held.append(shuffled[k:k + h])
+    return np.concatenate(kept), np.concatenate(held)
 
 
 def split_indices(
     n: int, fraction: float, seed: int, labels: pd.Series | None, name: str = "hold-out", groups: pd.Series | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of (kept, held out) with `fraction` held out (of the groups, when groups are given)."""
-    from sklearn.model_selection import train_test_split
-
+    """Indices of (kept, held out) with `fraction` held out (of the groups, when groups are given), both
+    sorted; the rows scikit-learn's `train_test_split(test_size=fraction, random_state=seed, stratify=...)`
+    holds out."""
     index = np.arange(n)
     if fraction <= 0:
         return index, index[:0]
@@ -36,7 +78,7 @@ def split_indices(
             f"too few rows for a {name} split: holding out {fraction:.0%} of {n} row{'s' if n != 1 else ''} "
             f"leaves none to train on; add data, or set data.split.{name} to 0 (or give data.{name} as a file)"
         )
-    keep, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=_strata(labels, fraction))
+    keep, held = _shuffle_split(n, math.ceil(fraction * n), seed, _strata(labels, fraction))
     return np.sort(keep), np.sort(held)
 
 
