@@ -1,15 +1,17 @@
 """`encoder: ngram` text features: a bag of hashed word (and character) n-grams, fastText-style.
 
-Each text becomes its distinct n-gram buckets (scikit-learn's murmurhash, so a vocabulary of any size
-fits in `buckets`; character n-grams stay within words, so they are hashed once per distinct word and
-summed through a text × word count matrix) and one weight per bucket: tf-idf (idf fitted on the training split, L2-normalised),
-count or binary (both normalised to sum 1: the mean of the n-gram embeddings). The tensor is
-(rows, 2, width) float32: bucket ids (1..buckets - 1, 0 = padding; exact in float32 up to 2**24) over
-their weights. `width` is fitted: the most n-grams a training row has, at most `max_ngrams`.
+Each text becomes its distinct n-gram buckets (MurmurHash3 as scikit-learn's HashingVectorizer hashes,
+kiln.features.hashing, so a vocabulary of any size fits in `buckets`; character n-grams stay within words, so
+they are hashed once per distinct word and summed through a text × word count matrix) and one weight per
+bucket: tf-idf (idf fitted on the training split, L2-normalised), count or binary (both normalised to sum
+1: the mean of the n-gram embeddings). The tensor is (rows, 2, width) float32: bucket ids (1..buckets - 1,
+0 = padding; exact in float32 up to 2**24) over their weights. `width` is fitted: the most n-grams a
+training row has, at most `max_ngrams`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -20,7 +22,7 @@ from pydantic import Field, model_validator
 from kiln.config.section import Section
 from kiln.features.base import Feature, text_values
 
-_TOKEN = r"(?u)\b\w+\b|[^\w\s]"  # words of any length and single punctuation marks (! ? :) count as tokens
+_TOKEN = re.compile(r"(?u)\b\w+\b|[^\w\s]")  # words of any length and single punctuation marks (! ? :) count as tokens
 NgramSize = Annotated[int, Field(ge=1, le=10)]
 
 
@@ -64,17 +66,6 @@ class NgramTextFeature(Feature):
         self.ngram: NgramConfig = config.ngram or NgramConfig()
         self.idf: np.ndarray | None = None  # per bucket (tfidf)
         self.width = 1
-        self._vectorizers, self._char = self._build_vectorizers()
-
-    def _build_vectorizers(self) -> tuple[list[Any], list[Any]]:
-        """Word n-gram vectorizers (over texts) and char_wb ones (over distinct words)."""
-        from sklearn.feature_extraction.text import HashingVectorizer  # scikit-learn loads when text is hashed
-
-        common = {"n_features": self.ngram.buckets - 1, "alternate_sign": False, "norm": None, "lowercase": self.config.lowercase,
-                  "dtype": np.float32}
-        word = [HashingVectorizer(analyzer="word", token_pattern=_TOKEN, ngram_range=r, **common) for r in _ranges(self.ngram.word)]
-        char = [HashingVectorizer(analyzer="char_wb", ngram_range=r, **common) for r in _ranges(self.ngram.char)]
-        return word, char
 
     def _texts(self, series: pd.Series) -> list[str]:
         return text_values(series, self.preprocessing, self.config.normalize_digits)
@@ -87,36 +78,13 @@ class NgramTextFeature(Feature):
         if kept is not None and np.array_equal(kept[0], key):
             self._kept = None
             return kept[1]
-        import scipy.sparse as sp  # loads with scikit-learn, when text is hashed
+        from kiln.features.hashing import hashed_counts  # scipy.sparse loads when text is hashed
 
-        texts = self._texts(series)
-        parts = [vectorizer.transform(texts) for vectorizer in self._vectorizers]
-        words, vocabulary = self._word_counts(texts) if self._char else (None, [])
-        if vocabulary:  # texts with no word at all have no character n-gram either
-            parts += [words @ vectorizer.transform(vocabulary) for vectorizer in self._char]
-        if not parts:
-            parts = [sp.csr_matrix((len(texts), self.ngram.buckets - 1), dtype=np.float32)]
-        total = sp.csr_matrix(sum(parts[1:], parts[0]))
-        total.sort_indices()
+        total = hashed_counts(self._texts(series), _TOKEN, _ranges(self.ngram.word), _ranges(self.ngram.char),
+                              self.ngram.buckets - 1, self.config.lowercase)
         if keep:
             self._kept = (key, total)
         return total
-
-    def _word_counts(self, texts: list[str]) -> tuple[Any, list[str]]:
-        """Texts × distinct whitespace-separated words (the words `char_wb` n-grams stay within): counts, words."""
-        import scipy.sparse as sp
-
-        vocabulary: dict[str, int] = {}
-        indices: list[int] = []
-        indptr = [0]
-        lower = self.config.lowercase
-        for text in texts:
-            indices.extend(vocabulary.setdefault(word, len(vocabulary)) for word in (text.lower() if lower else text).split())
-            indptr.append(len(indices))
-        matrix = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64),
-                                np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(vocabulary)))
-        matrix.sum_duplicates()
-        return matrix, list(vocabulary)
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, series: pd.Series) -> None:
