@@ -151,3 +151,37 @@ def test_training_texts_are_hashed_once_and_transform_the_same() -> None:
     assert feature._kept is None
     assert torch.equal(reused, feature.transform(TRAIN))  # hashed afresh: the same tensor
     assert torch.equal(first, feature.transform(pd.Series(["other"])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("abcde fg!")), max_size=40), min_size=1, max_size=10),
+       st.integers(1, 12), st.sampled_from(["tfidf", "count", "binary"]))
+def test_transform_lays_each_row_out_in_bucket_order_cut_at_width(texts: list[str], max_ngrams: int, weighting: str) -> None:
+    """Row r's slots hold its first `width` buckets (+1) in bucket order over their weights, then padding."""
+    feature = make(word=[1, 2], char=[2], max_ngrams=max_ngrams, weighting=weighting)
+    feature.fit(pd.Series(texts[::-1]))
+    weighted = feature.weights(feature.counts(pd.Series(texts)))
+    expected = np.zeros((len(texts), 2, feature.width), dtype=np.float32)
+    for r in range(len(texts)):
+        part = slice(weighted.indptr[r], min(weighted.indptr[r + 1], weighted.indptr[r] + feature.width))
+        expected[r, 0, : part.stop - part.start] = weighted.indices[part] + 1
+        expected[r, 1, : part.stop - part.start] = weighted.data[part]
+    assert np.array_equal(feature.transform(pd.Series(texts)).numpy(), expected)
+
+
+@pytest.mark.parametrize("sublinear", [False, True])
+def test_tfidf_weights_equal_scipys_row_broadcast(sublinear: bool) -> None:
+    """Counts times idf (gathered per stored entry) equal scipy's multiply by the idf row, bit for bit."""
+    texts = pd.Series(["a good good film", "a bad film !", "good fun fun fun", "", "Bad plot, bad bad acting"] * 3)
+    feature = make(word=[1, 2], char=[2, 3], sublinear_tf=sublinear)
+    feature.fit(texts)
+    counts = feature.counts(texts)
+    reference = counts.astype(np.float32)
+    if sublinear:
+        reference.data = 1.0 + np.log(reference.data)
+    reference = reference.multiply(feature.idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(reference.multiply(reference).sum(1))).ravel()
+    reference.data = (reference.data * np.repeat(1.0 / np.maximum(norms, 1e-12), np.diff(reference.indptr))).astype(np.float32)
+    weighted = feature.weights(counts)
+    assert np.array_equal(weighted.indptr, reference.indptr) and np.array_equal(weighted.indices, reference.indices)
+    assert np.array_equal(weighted.data, reference.data)

@@ -1,13 +1,16 @@
 """Hashed n-gram counts: the buckets and counts scikit-learn's `HashingVectorizer(alternate_sign=False,
 norm=None, dtype=float32)` gives, without importing scikit-learn (its `sklearn.utils` costs ~1 s of start-up;
 tests/features/test_hashing.py checks equality against it). The same tokens and n-grams, then MurmurHash3
-(x86, 32-bit, seed 0, signed; the `mmh3` package) of each distinct n-gram's UTF-8 bytes, bucket = |hash| mod
+(x86, 32-bit, seed 0, signed; the `mmh3` package) of each n-gram's UTF-8 bytes, bucket = |hash| mod
 `n_features`. Imported when text is hashed (scipy.sparse loads then)."""
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import chain
 
 import mmh3
 import numpy as np
@@ -15,12 +18,19 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-def word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
-    """The word n-grams of sizes low..high: each is its tokens joined by one space."""
-    grams: list[str] = []
-    for n in range(low, min(high, len(tokens)) + 1):
-        grams += tokens if n == 1 else map(" ".join, zip(*(tokens[i:] for i in range(n))))
-    return grams
+def word_ngram_buckets(tokens: list[str], rows: np.ndarray, sizes: list[int], n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The buckets of the word n-grams of the given sizes within each row (tokens in row order, `rows` the row
+    of each; an n-gram is its tokens joined by one space), and their rows."""
+    ids, where = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for n in sizes:
+        if n > len(tokens):
+            continue
+        grams = tokens if n == 1 else map(" ".join, zip(*(tokens[i:] for i in range(n))))
+        starts = rows[: len(rows) - n + 1]
+        inside = starts == rows[n - 1 :]  # the n tokens belong to one row
+        ids.append(buckets(grams, n_features)[inside])
+        where.append(starts[inside])
+    return np.concatenate(ids), np.concatenate(where)
 
 
 def char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
@@ -42,11 +52,10 @@ def buckets(grams: Iterable[str], n_features: int) -> np.ndarray:
     return np.abs(hashes) % n_features
 
 
-def _factorized(flat: list[str], ends: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, code) of each string of `flat` (row i holds flat[ends[i-1]:ends[i]]) and the distinct strings."""
-    codes, distinct = pd.factorize(np.asarray(flat, dtype=object))
-    rows = np.repeat(np.arange(len(ends)), np.diff(np.asarray(ends, dtype=np.int64), prepend=0))
-    return rows, codes, np.asarray(distinct, dtype=object)
+def _flatten(parts: list[list[str]]) -> tuple[list[str], np.ndarray]:
+    """The strings of all parts in order, and the part each came from."""
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    return list(chain.from_iterable(parts)), np.repeat(np.arange(len(parts)), lengths)
 
 
 def _matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -61,34 +70,32 @@ def hashed_counts(texts: list[str], token: re.Pattern[str], word: list[tuple[int
     """(texts, n_features) float32 counts of the hashed word n-grams (`token` finds the words; one (low, high)
     run of sizes each) plus the char_wb n-grams of the whitespace-separated words (hashed once per distinct
     word, then summed through a texts × words count matrix)."""
-    docs = [text.lower() for text in texts] if lowercase else texts
-    total = sp.csr_matrix((len(texts), n_features), dtype=np.float32)
-    if word:
-        flat: list[str] = []
-        ends: list[int] = []
-        for doc in docs:
-            tokens = token.findall(doc)
-            for low, high in word:
-                flat += word_ngrams(tokens, low, high)
-            ends.append(len(flat))
-        rows, codes, distinct = _factorized(flat, ends)
-        total = _matrix(rows, buckets(distinct, n_features)[codes], (len(texts), n_features))
-    if char:
-        words: list[str] = []
-        ends = []
-        for doc in docs:
-            words += doc.split()
-            ends.append(len(words))
-        rows, codes, vocabulary = _factorized(words, ends)
-        by_word = _matrix(rows, codes, (len(texts), len(vocabulary)))
-        grams: list[str] = []
-        ends = []
-        for entry in vocabulary:  # as scikit-learn's char_wb analyzer sees each word: lowercased, split on whitespace
-            for piece in (entry.lower() if lowercase else entry).split():
-                for low, high in char:
-                    grams += char_wb_ngrams(piece, low, high)
-            ends.append(len(grams))
-        rows, codes, distinct = _factorized(grams, ends)
-        total = total + by_word @ _matrix(rows, buckets(distinct, n_features)[codes], (len(vocabulary), n_features))
-        total.sort_indices()
-    return total
+    with _gc_paused():
+        docs = [text.lower() for text in texts] if lowercase else texts
+        total = sp.csr_matrix((len(texts), n_features), dtype=np.float32)
+        if word:
+            tokens, rows = _flatten(list(map(token.findall, docs)))
+            ids, rows = word_ngram_buckets(tokens, rows, [n for low, high in word for n in range(low, high + 1)], n_features)
+            total = _matrix(rows, ids, (len(texts), n_features))
+        if char:
+            words, rows = _flatten(list(map(str.split, docs)))
+            codes, vocabulary = pd.factorize(np.asarray(words, dtype=object))
+            by_word = _matrix(rows, codes, (len(texts), len(vocabulary)))
+            grams, rows = _flatten([[g for piece in (entry.lower() if lowercase else entry).split()  # as char_wb sees a word
+                                     for low, high in char for g in char_wb_ngrams(piece, low, high)] for entry in vocabulary])
+            total = total + by_word @ _matrix(rows, buckets(grams, n_features), (len(vocabulary), n_features))
+            total.sort_indices()
+        return total
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No garbage collection while millions of short-lived strings and lists are made (none of them cyclic):
+    Python's collector would otherwise walk every live object (torch's, pandas') again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

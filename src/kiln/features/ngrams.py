@@ -128,7 +128,7 @@ class NgramTextFeature(Feature):
         if mode == "tfidf":
             if self.ngram.sublinear_tf:
                 weighted.data = 1.0 + np.log(weighted.data)
-            weighted = weighted.multiply(self.idf[None, :]).tocsr()
+            weighted.data = weighted.data * self.idf[weighted.indices]  # each count times its bucket's idf
             norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(1))).ravel()
         else:
             norms = np.asarray(weighted.sum(1)).ravel()
@@ -139,13 +139,15 @@ class NgramTextFeature(Feature):
     def transform(self, series: pd.Series) -> torch.Tensor:
         weighted = self.weights(self.counts(series))
         out = np.zeros((weighted.shape[0], 2, self.width), dtype=np.float32)
-        lengths = np.minimum(np.diff(weighted.indptr), self.width)
-        rows = np.repeat(np.arange(weighted.shape[0]), lengths)
-        starts = np.repeat(weighted.indptr[:-1], lengths)
-        slots = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        picked = starts + slots
-        out[rows, 0, slots] = weighted.indices[picked] + 1  # bucket 0 is padding
-        out[rows, 1, slots] = weighted.data[picked]
+        counts = np.diff(weighted.indptr)
+        lengths = np.minimum(counts, self.width)
+        ids, data = weighted.indices, weighted.data
+        if (lengths < counts).any():  # a row's n-grams past `width` (the highest buckets) are dropped
+            keep = np.arange(len(ids)) - np.repeat(weighted.indptr[:-1], counts) < np.repeat(lengths, counts)
+            ids, data = ids[keep], data[keep]
+        filled = np.arange(self.width) < lengths[:, None]  # each row's first `length` slots, in row order
+        out[:, 0][filled] = ids + 1  # bucket 0 is padding
+        out[:, 1][filled] = data
         return torch.from_numpy(out)
 
     # -- state --------------------------------------------------------------------------------
