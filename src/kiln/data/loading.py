@@ -27,12 +27,23 @@ def _tsv(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path, sep="\t", quoting=3, lineterminator="\n")
     frame.columns = [str(c).strip() for c in frame.columns]
     for col in frame.columns:
-        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
-            frame[col] = frame[col].map(lambda v: v.rstrip("\r") if isinstance(v, str) else v)
-            converted = pd.to_numeric(frame[col], errors="coerce")
-            if converted.notna().sum() == frame[col].notna().sum():
-                frame[col] = converted
+        column = frame[col]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            strings = isinstance(column.dtype, pd.StringDtype)  # every cell a string or missing: vectorised
+            column = column.str.rstrip("\r") if strings else column.map(lambda v: v.rstrip("\r") if isinstance(v, str) else v)
+            frame[col] = column
+            if _may_be_numeric(column):
+                converted = pd.to_numeric(column, errors="coerce")
+                if converted.notna().sum() == column.notna().sum():
+                    frame[col] = converted
     return frame
+
+
+def _may_be_numeric(column: pd.Series) -> bool:
+    """False when the first present cell is no number: then the column cannot be all numbers (spares parsing
+    every cell of a text column)."""
+    first = column.dropna()[:1]
+    return first.empty or bool(pd.to_numeric(first, errors="coerce").notna().all())
 
 
 @READERS.register(".jsonl")

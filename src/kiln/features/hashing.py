@@ -83,7 +83,9 @@ def hashed_counts(texts: list[str], token: re.Pattern[str], word: list[tuple[int
             by_word = _matrix(rows, codes, (len(texts), len(vocabulary)))
             grams, rows = _flatten([[g for piece in (entry.lower() if lowercase else entry).split()  # as char_wb sees a word
                                      for low, high in char for g in char_wb_ngrams(piece, low, high)] for entry in vocabulary])
-            total = total + by_word @ _matrix(rows, buckets(grams, n_features), (len(vocabulary), n_features))
+            per_word = _matrix(rows, buckets(grams, n_features), (len(vocabulary), n_features))
+            # [words | word n-grams] @ [per word; identity]: the char and word counts summed in one product
+            total = sp.hstack([by_word, total], format="csr") @ sp.vstack([per_word, sp.identity(n_features, np.float32, "csr")], "csr")
             total.sort_indices()
         return total
 
