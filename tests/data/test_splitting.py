@@ -41,7 +41,8 @@ def labelled(draw: st.DrawFn) -> tuple[int, pd.Series]:
     if shape == "balanced":
         values = np.repeat(np.arange(classes), draw(st.integers(1, 12)))
     elif shape == "dominant":
-        values = np.concatenate([np.zeros(draw(st.integers(2, 200)), dtype=int), np.arange(1, classes + 1).repeat(draw(st.integers(1, 3)))])
+        rare = np.arange(1, classes + 1).repeat(draw(st.integers(1, 3)))
+        values = np.concatenate([np.zeros(draw(st.integers(2, 200)), dtype=int), rare])
     else:
         values = np.asarray(draw(st.lists(st.integers(0, classes - 1), min_size=2, max_size=300)))
     values = np.random.default_rng(draw(st.integers(0, 2**16))).permutation(values)

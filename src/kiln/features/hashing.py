@@ -33,17 +33,22 @@ def word_ngram_buckets(tokens: list[str], rows: np.ndarray, sizes: list[int], n_
     return np.concatenate(ids), np.concatenate(where)
 
 
-def char_wb_ngrams(word: str, low: int, high: int) -> list[str]:
-    """The character n-grams of sizes low..high of one word padded with a space on each side; a padded
-    word shorter than the next size counts once, whole, and ends the sizes."""
-    padded = f" {word} "
-    grams: list[str] = []
-    for n in range(low, high + 1):
-        if n >= len(padded):
-            grams.append(padded)
-            break
-        grams += [padded[i : i + n] for i in range(len(padded) - n + 1)]
-    return grams
+def char_wb_buckets(words: list[str], runs: list[tuple[int, int]], n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The buckets of the character n-grams of each word padded with a space on each side (scikit-learn's
+    char_wb), and the index of the word each came from. Per run of sizes low..high, a padded word of length L
+    gives its n-grams of sizes low..min(high, L), or itself once when L < low."""
+    padded = [f" {word} " for word in words]
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    index = np.arange(len(padded))
+    ids, where = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for low, high in runs:
+        for n in range(low, high + 1):
+            ids.append(buckets([p[i : i + n] for p in padded for i in range(len(p) - n + 1)], n_features))
+            where.append(np.repeat(index, np.maximum(lengths - n + 1, 0)))
+        short = np.flatnonzero(lengths < low)
+        ids.append(buckets([padded[i] for i in short], n_features))
+        where.append(short)
+    return np.concatenate(ids), np.concatenate(where)
 
 
 def buckets(grams: Iterable[str], n_features: int) -> np.ndarray:
@@ -81,11 +86,13 @@ def hashed_counts(texts: list[str], token: re.Pattern[str], word: list[tuple[int
             words, rows = _flatten(list(map(str.split, docs)))
             codes, vocabulary = pd.factorize(np.asarray(words, dtype=object))
             by_word = _matrix(rows, codes, (len(texts), len(vocabulary)))
-            grams, rows = _flatten([[g for piece in (entry.lower() if lowercase else entry).split()  # as char_wb sees a word
-                                     for low, high in char for g in char_wb_ngrams(piece, low, high)] for entry in vocabulary])
-            per_word = _matrix(rows, buckets(grams, n_features), (len(vocabulary), n_features))
+            # each distinct word as char_wb sees it: lowercased, split on whitespace
+            pieces, owner = _flatten([(entry.lower() if lowercase else entry).split() for entry in vocabulary])
+            ids, rows = char_wb_buckets(pieces, char, n_features)
+            per_word = _matrix(owner[rows], ids, (len(vocabulary), n_features))
             # [words | word n-grams] @ [per word; identity]: the char and word counts summed in one product
-            total = sp.hstack([by_word, total], format="csr") @ sp.vstack([per_word, sp.identity(n_features, np.float32, "csr")], "csr")
+            identity = sp.identity(n_features, np.float32, "csr")
+            total = sp.hstack([by_word, total], format="csr") @ sp.vstack([per_word, identity], format="csr")
             total.sort_indices()
         return total
 
