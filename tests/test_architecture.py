@@ -50,7 +50,26 @@ def test_config_layer_and_help_do_not_load_torch() -> None:
     assert "torch" not in loaded and "pandas" not in loaded
 
 
+LATE = {"sklearn", "matplotlib", "rich", "fastapi", "uvicorn", "optuna", "transformers", "onnx", "onnxruntime", "captum"}
+
+
 def test_the_api_loads_without_scikit_learn_scipy_or_matplotlib() -> None:
-    """Loading and predicting need none of them; they load when metrics, splits or plots are computed."""
+    """Loading and predicting need none of them; they load when metrics or plots are computed."""
     loaded = _modules_after("import kiln.api")
-    assert not loaded & {"sklearn", "scipy", "matplotlib"}
+    assert not loaded & (LATE | {"scipy"})
+
+
+def test_training_starts_without_scikit_learn_or_reporting_libraries(tmp_path: Path) -> None:
+    """Time to first output: reading, the split (stratified), hashing n-grams and building the network load
+    none of them before on_train_begin (scikit-learn alone cost ~1 s; scipy.sparse loads to hash text)."""
+    rows = [{"text": f"{'good fun' if i % 2 else 'bad plot'} film {i}", "x": i / 10, "y": "ab"[i % 2]} for i in range(40)]
+    config = {"data": {"train": str(tmp_path / "t.csv"), "split": {"validation": 0.2, "test": 0.2}},
+              "input_features": [{"name": "text", "type": "text", "encoder": "ngram", "ngram": {"buckets": 64, "char": [2, 3]}},
+                                 {"name": "x", "type": "numeric"}],
+              "output_features": [{"name": "y", "type": "category"}], "model": {"type": "linear"}, "trainer": {"epochs": 1}}
+    code = (f"import pandas as pd\npd.DataFrame({rows!r}).to_csv({str(tmp_path / 't.csv')!r}, index=False)\n"
+            "import kiln.api\nfrom kiln.training import Callback\nclass Ready(Callback):\n"
+            "    def on_train_begin(self, trainer):\n        raise SystemExit(0)\n"
+            f"try:\n    kiln.api.train({config!r}, output={str(tmp_path / 'run')!r}, callbacks=[Ready()])\n"
+            "except SystemExit:\n    pass")
+    assert not _modules_after(code) & LATE
