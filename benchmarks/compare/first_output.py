@@ -49,6 +49,7 @@ def timed(owner: Any, name: str, spent: dict[str, float], label: str) -> None:
 
 
 def main() -> None:
+    import kiln  # noqa: F401  (first, as the harness's worker does: light, and it sets OMP_WAIT_POLICY before torch loads)
     import torch
 
     lap("import torch")
