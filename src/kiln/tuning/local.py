@@ -84,7 +84,8 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
         return result.value
 
     def after(study: Any, trial: Any) -> None:
-        search.print_trial(study.get_trials(deepcopy=False), trial)
+        if search.progress:  # the trials are read (a SQL round trip) only for the progress line
+            search.print_trial(study.get_trials(deepcopy=False), trial)
 
     timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
