@@ -28,6 +28,15 @@ def test_overhead_benchmark_runs(tmp_path: Path) -> None:
     assert "digits" in json.dumps(result)
 
 
+def test_tune_parts_benchmark_runs(tmp_path: Path) -> None:
+    result = _run("tune_parts.py", "--trials", "3", "--epochs", "2", output=tmp_path / "tune_parts.json")
+    for arm in ("pruned", "unpruned"):
+        parts = result[arm]["parts"]
+        assert parts["a trial's run (training and its run files)"]["calls"] == 3
+        assert parts["data preparation (once a search)"]["calls"] == 1
+        assert parts["opening the SQLite storage"]["calls"] >= 1 and result[arm]["wall_s"] > 0
+
+
 def test_lm_benchmark_runs(tmp_path: Path, data_dir: Path) -> None:
     if not (data_dir / "tinyshakespeare" / "input.txt").is_file():
         pytest.skip("Tiny Shakespeare not in KILN_DATA")

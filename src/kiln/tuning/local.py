@@ -24,6 +24,8 @@ def run_local(search: "Search", remaining: int, offset: int) -> None:
     if workers == 1:
         _work(search, remaining, offset, search.deadline)
         return
+    if search.storage is not None:
+        close_storage(search.storage)  # no pooled connection crosses the fork; each worker opens its own
     context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     errors = context.Queue()
     shares = [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
@@ -42,6 +44,7 @@ def run_local(search: "Search", remaining: int, offset: int) -> None:
 
 
 def _worker(search: "Search", trials: int, offset: int, errors: Any) -> None:
+    search.storage = None
     try:
         _work(search, trials, offset, search.deadline)
     except KilnError as exc:
@@ -50,8 +53,9 @@ def _worker(search: "Search", trials: int, offset: int, errors: Any) -> None:
 
 
 def _work(search: "Search", trials: int, offset: int, deadline: float | None) -> None:
-    storage = open_storage(search.directory)
-    study = load_study(storage, search.tune, search.runner.space, offset)
+    """Run trials one after another in this process (a worker process: its share of a parallel search)."""
+    storage = search.storage or open_storage(search.directory)  # the search's own, unless a worker
+    study = load_study(storage, search.tune, search.runner.space, offset, one_process=search.tune.parallel == 1)
     pruned = optuna().TrialPruned
     runner = search.runner
     leader: list[Any] = []  # this process's best trial so far: its plots and report.html are written once, at the end
@@ -80,13 +84,15 @@ def _work(search: "Search", trials: int, offset: int, deadline: float | None) ->
         return result.value
 
     def after(study: Any, trial: Any) -> None:
-        search.print_trial(study.get_trials(deepcopy=False), trial)
+        if search.progress:  # the trials are read (a SQL round trip) only for the progress line
+            search.print_trial(study.get_trials(deepcopy=False), trial)
 
     timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
         study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,), callbacks=[after])
     finally:
-        close_storage(storage)
+        if storage is not search.storage:
+            close_storage(storage)
         for result in leader:
             result.write_report()
 

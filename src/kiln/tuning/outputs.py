@@ -174,13 +174,14 @@ def _numeric(text: str) -> bool:
 def write_outputs(search: "Search") -> TuneResult:
     from kiln.tuning.report import write_report
 
-    storage = open_storage(search.directory)
+    storage = search.storage or open_storage(search.directory)
     try:
         study = load_study(storage, search.tune, search.space)
         trials = study.get_trials(deepcopy=True)
         importances = param_importances(study)
     finally:
-        close_storage(storage)
+        if storage is not search.storage:
+            close_storage(storage)
     directory, tune = search.directory, search.tune
     frame = trials_frame(trials, search)
     write_text(directory / "trials.csv", frame.to_csv(index=False))

@@ -27,9 +27,22 @@ def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _curves_figure() -> tuple[Any, Any]:
+    """A 6.5 x 4 in figure with fixed margins for numeric tick labels and one-line axis labels and title:
+    laying it out by measuring every label (bbox_inches="tight", constrained layout) costs a draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig.subplots_adjust(left=0.95 / 6.5, right=1 - 0.15 / 6.5, bottom=0.55 / 4, top=1 - 0.35 / 4)
+    return fig, ax
 
 
 def _figure(data: str, caption: str) -> str:
@@ -37,14 +50,9 @@ def _figure(data: str, caption: str) -> str:
 
 
 def history_plot(trials: list[Any], search: "Search") -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from kiln.tuning.outputs import trial_state, trial_value
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _curves_figure()
     styles = {"complete": ("o", "#0969da"), "pruned": ("x", "#8c959f")}
     for state, (marker, color) in styles.items():
         points = [(t.number, trial_value(t)) for t in trials if trial_state(t) == state and trial_value(t) is not None]
@@ -66,11 +74,9 @@ def history_plot(trials: list[Any], search: "Search") -> str:
 
 
 def curves_plot(trials: list[Any], search: "Search") -> str:
-    import matplotlib.pyplot as plt
-
     from kiln.tuning.outputs import trial_state
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = _curves_figure()
     for t in trials:
         if not t.intermediate_values:
             continue
@@ -92,7 +98,7 @@ def importance_plot(importances: dict[str, float]) -> str:
     import matplotlib.pyplot as plt
 
     names = list(importances)[::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(names) + 1.2), layout="constrained")
     ax.barh(names, [importances[n] for n in names], color="#0969da")
     ax.set_xlabel("importance (fANOVA, share of the variance of the objective)")
     ax.set_title("Parameter importances")

@@ -42,6 +42,7 @@ class Search:
         self.unit = "epoch" if self.task.name == "supervised" else "round"
         self.deadline: float | None = None
         self.started = time.time()
+        self.storage: Any = None  # the study's storage, opened once by the optuna engine for the whole search
 
     @property
     def space(self) -> SearchSpace:
@@ -101,28 +102,31 @@ def tune(config: Any, output: str | Path | None = None, resume: bool = False, pr
     search = Search(raw, directory, progress)
     _check_directory(search, resume)
     engine = ENGINES[search.tune.engine]
-    engine(search, resume)
-    return write_outputs(search)
+    try:
+        engine(search, resume)
+        return write_outputs(search)
+    finally:
+        if search.storage is not None:
+            from kiln.tuning.study import close_storage
+
+            close_storage(search.storage)
 
 
 def run_optuna(search: Search, resume: bool) -> None:
     from kiln.tuning.local import run_local
-    from kiln.tuning.study import BASE, close_storage, counted, load_study, open_storage, recover_interrupted
+    from kiln.tuning.study import BASE, counted, load_study, open_storage, recover_interrupted
 
     tune = search.tune
-    storage = open_storage(search.directory)
-    try:
-        study = load_study(storage, tune, search.space, create=not resume)
-        base = {} if resume else search.base_point()
-        if base:
-            study.enqueue_trial(base, user_attrs={BASE: True})
-        requeued = recover_interrupted(study, storage) if resume else []
-        for number in requeued:
-            shutil.rmtree(search.runner.trial_dir(number), ignore_errors=True)
-        trials = study.get_trials(deepcopy=False)
-        done = sum(counted(t) for t in trials)
-    finally:
-        close_storage(storage)
+    storage = search.storage = open_storage(search.directory, new=not resume)  # kept for the trials and outputs
+    study = load_study(storage, tune, search.space, create=not resume)
+    base = {} if resume else search.base_point()
+    if base:
+        study.enqueue_trial(base, user_attrs={BASE: True})
+    requeued = recover_interrupted(study, storage) if resume else []
+    for number in requeued:
+        shutil.rmtree(search.runner.trial_dir(number), ignore_errors=True)
+    trials = study.get_trials(deepcopy=False)
+    done = sum(counted(t) for t in trials)
     _prepare_data(search)
     if resume:
         again = f"; interrupted trial{'s' if len(requeued) > 1 else ''} {', '.join(map(str, requeued))} queued again" if requeued else ""
