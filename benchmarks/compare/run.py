@@ -40,7 +40,7 @@ KILN_CONFIGS: dict[str, str] = {
     "titanic": "examples/titanic.yaml",
     "sms_spam": "examples/sms_spam_ngram.yaml",
     "sst2_10": "examples/sst2_ngram.yaml",
-    "sst2_all": "examples/sst2_ngram_large.yaml",
+    "sst2_all": "examples/sst2_ngram_cnn.yaml",
     "shakespeare_gpt": "examples/shakespeare_gpt.yaml",
 }
 
