@@ -1,5 +1,7 @@
 """Split-level metrics over a whole split (never per batch): classification scores from the
-confusion matrix (the values scikit-learn gives), ROC AUC and regression errors with scikit-learn.
+confusion matrix and ROC AUC from average ranks (the values scikit-learn gives, without importing it:
+`sklearn.metrics` and `scipy.stats` cost ~1.3 s, which a run would pay at its first validation), and
+regression errors with scikit-learn, imported when one is computed.
 
 Adding a metric is one small function plus the ``register_metric`` decorator::
 
@@ -21,9 +23,7 @@ from numbers import Number
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn import metrics as skm
-from sklearn.exceptions import UndefinedMetricWarning
+import pandas as pd
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -133,7 +133,7 @@ def _roc_auc(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC as the Mann-Whitney statistic: the chance that a positive row outscores a negative
     one, ties counting half (average ranks); equal to scikit-learn's roc_auc_score."""
-    ranks = rankdata(score)
+    ranks = pd.Series(score).rank(method="average").to_numpy()
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -185,19 +185,25 @@ def classification_metrics(
 # --- regression ------------------------------------------------------------------------
 
 
+def _skm() -> Any:
+    from sklearn import metrics
+
+    return metrics
+
+
 @register_metric("mse", "regression")
 def _mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return skm.mean_squared_error(y_true, y_pred)
+    return _skm().mean_squared_error(y_true, y_pred)
 
 
 @register_metric("rmse", "regression")
 def _rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return skm.root_mean_squared_error(y_true, y_pred)
+    return _skm().root_mean_squared_error(y_true, y_pred)
 
 
 @register_metric("mae", "regression")
 def _mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return skm.mean_absolute_error(y_true, y_pred)
+    return _skm().mean_absolute_error(y_true, y_pred)
 
 
 @register_metric("r2", "regression")
@@ -205,9 +211,11 @@ def _r2(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
     """R²; ``None`` when undefined (fewer than two samples)."""
     if y_true.shape[0] < 2:
         return None
+    from sklearn.exceptions import UndefinedMetricWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return skm.r2_score(y_true, y_pred)
+        return _skm().r2_score(y_true, y_pred)
 
 
 def _as_targets(values: Any) -> np.ndarray:
