@@ -11,17 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import run_cli
+from data_helpers import sms_sample
 
 import kiln
 
 
 @pytest.fixture(scope="module")
 def spam_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, pd.DataFrame]:
-    table = pd.read_csv(data_dir / "sms_spam" / "sms_spam.tsv", sep="\t")
-    spam, ham = table[table.label == "spam"], table[table.label == "ham"]
-    frame = pd.concat([spam.head(120), ham.head(380)]).sample(frac=1.0, random_state=0).reset_index(drop=True)
     root = tmp_path_factory.mktemp("ngram")
-    frame.to_csv(root / "sms.csv", index=False)
+    frame = sms_sample(data_dir, root / "sms.csv")
     config = {
         "data": {"train": str(root / "sms.csv"), "split": {"validation": 0.1, "test": 0.3, "seed": 1}},
         "input_features": [{"name": "text", "type": "text", "encoder": "ngram",

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from cli_helpers import one_line_error, run_cli
+from data_helpers import sms_sample
 
 import kiln
 from kiln.errors import KilnError
@@ -37,11 +38,8 @@ def sms_config(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def shared_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, pd.DataFrame]:
-    table = pd.read_csv(data_dir / "sms_spam" / "sms_spam.tsv", sep="\t")
-    spam, ham = table[table.label == "spam"], table[table.label == "ham"]
-    frame = pd.concat([spam.head(120), ham.head(380)]).sample(frac=1.0, random_state=0).reset_index(drop=True)
     root = tmp_path_factory.mktemp("shared_column")
-    frame.to_csv(root / "sms.csv", index=False)
+    frame = sms_sample(data_dir, root / "sms.csv")
     kiln.train(sms_config(root / "sms.csv"), output=root / "run", progress=False)
     return root / "run", frame
 
