@@ -60,6 +60,15 @@ def test_parallel_workers_run_exactly_the_configured_trials(config_for, tmp_path
     result = kiln.tune(config_for(trials=3, parallel=2), output=tmp_path / "par")
     assert len(result.trials) == 3 and result.summary["complete"] == 3
     assert sorted(result.trials["trial"]) == [0, 1, 2]
+    # the enqueued base trial ran alone, before the workers started: two workers could both pop it on SQLite
+    import optuna
+
+    from kiln.tuning.study import BASE, DB, STUDY_NAME
+
+    trials = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{tmp_path / 'par' / DB}").get_trials()
+    base = [t for t in trials if t.user_attrs.get(BASE)]
+    assert len(base) == 1 and base[0].number == 0
+    assert all(t.datetime_start >= base[0].datetime_complete for t in trials if t.number != 0)
 
 
 def test_data_is_loaded_once_for_all_trials_and_again_only_for_another_data_config(config_for, tmp_path, monkeypatch):

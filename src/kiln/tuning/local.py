@@ -9,20 +9,37 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kiln.errors import KilnError
-from kiln.tuning.study import INTERRUPTED, close_storage, load_study, open_storage, optuna
+from kiln.tuning.study import (
+    INTERRUPTED,
+    STUDY_NAME,
+    close_storage,
+    load_study,
+    open_storage,
+    optuna,
+)
 from kiln.tuning.trial import SearchError, TrialFailed, improves
 
 if TYPE_CHECKING:
     from kiln.tuning.search import Search
 
 
-def run_local(search: "Search", remaining: int, offset: int) -> None:
+def run_local(search: Search, remaining: int, offset: int) -> None:
     """Run `remaining` more trials; `offset` (trials already in the study) shifts the sampler seed."""
     if remaining <= 0:
         return
     workers = min(search.tune.parallel, remaining)
-    if workers == 1:
-        _work(search, remaining, offset, search.deadline)
+    if workers > 1:
+        # Enqueued trials (the base config; trials a resume queues again) run here first: on SQLite two
+        # workers can both read a WAITING trial and both mark it RUNNING (pysqlite begins no transaction
+        # for the read), so both ran the base trial and the second failed with "Cannot tell a COMPLETE trial".
+        first = min(_queued(search), remaining)
+        if first:
+            _work(search, first, offset, search.deadline)
+            remaining -= first
+            workers = min(workers, remaining)
+    if workers <= 1:
+        if remaining > 0:
+            _work(search, remaining, offset, search.deadline)
         return
     if search.storage is not None:
         close_storage(search.storage)  # no pooled connection crosses the fork; each worker opens its own
@@ -43,7 +60,18 @@ def run_local(search: "Search", remaining: int, offset: int) -> None:
                         "resume the search with --resume")
 
 
-def _worker(search: "Search", trials: int, offset: int, errors: Any) -> None:
+def _queued(search: Search) -> int:
+    """How many trials wait in the study's queue (enqueued, not started)."""
+    storage = search.storage or open_storage(search.directory)
+    try:
+        study = optuna().load_study(study_name=STUDY_NAME, storage=storage)
+        return len(study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.WAITING,)))
+    finally:
+        if storage is not search.storage:
+            close_storage(storage)
+
+
+def _worker(search: Search, trials: int, offset: int, errors: Any) -> None:
     search.storage = None
     try:
         _work(search, trials, offset, search.deadline)
@@ -52,7 +80,7 @@ def _worker(search: "Search", trials: int, offset: int, errors: Any) -> None:
         sys.exit(2)
 
 
-def _work(search: "Search", trials: int, offset: int, deadline: float | None) -> None:
+def _work(search: Search, trials: int, offset: int, deadline: float | None) -> None:
     """Run trials one after another in this process (a worker process: its share of a parallel search)."""
     storage = search.storage or open_storage(search.directory)  # the search's own, unless a worker
     study = load_study(storage, search.tune, search.runner.space, offset, one_process=search.tune.parallel == 1)
