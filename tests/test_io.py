@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from safetensors import safe_open
 
-from kiln.io import dumps_indented, load_state, save_state, write_json
+from kiln.io import load_state, save_state
 
 
 def test_state_round_trips_and_stores_flat_rows_as_plain_json(tmp_path):
@@ -43,22 +41,3 @@ def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
     path = write_text(tmp_path / "a.txt", "x")
     (tmp_path / "b.txt").write_text("x")
     assert os.stat(path).st_mode & 0o777 == os.stat(tmp_path / "b.txt").st_mode & 0o777
-
-
-JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=8))
-NUMBERS = st.lists(st.one_of(st.integers(-(2**40), 2**40), st.floats(allow_nan=True)), min_size=60, max_size=90)
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.recursive(st.one_of(JSON_LEAVES, NUMBERS, st.lists(st.booleans(), min_size=70, max_size=80)),
-                    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
-                                            st.dictionaries(st.text(max_size=6), inner, max_size=4)), max_leaves=12))
-def test_indented_json_is_exactly_what_json_dumps_writes(data) -> None:
-    """Long number lists take a faster path; the text stays json.dumps(data, indent=2)'s, byte for byte."""
-    assert dumps_indented(data) == json.dumps(data, indent=2)
-
-
-def test_long_number_lists_of_a_saved_state_keep_their_layout(tmp_path) -> None:
-    state = {"width": 3, "df_buckets": list(range(1000)), "df": [float(i) / 7 for i in range(1000)], "nested": [[1.5] * 100]}
-    path = write_json(tmp_path / "m.json", state)
-    assert path.read_text() == json.dumps(state, indent=2) + "\n"

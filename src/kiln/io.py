@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -62,60 +61,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    return write_text(path, dumps_indented(data) + "\n")
-
-
-LONG = 64  # lists of more plain numbers than this are laid out by str.join (see dumps_indented)
-
-
-def dumps_indented(data: Any) -> str:
-    """`json.dumps(data, indent=2)`, the same text, made faster: json's encoder runs in pure Python once
-    indent is set (~0.5 µs a number), so each long list of plain ints and floats (an n-gram model's
-    document frequencies: ~10^5) stands in as a placeholder and is laid out, one number a line, by str.join."""
-    lists: dict[str, list[Any]] = {}
-
-    def swap(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: swap(value) for key, value in node.items()}
-        if isinstance(node, (list, tuple)):
-            if len(node) > LONG and set(map(type, node)) <= {int, float}:  # exact types: a bool is no number here
-                key = f"\x00kiln-numbers-{len(lists)}\x00"
-                lists[json.dumps(key)] = list(node)
-                return key
-            return [swap(value) for value in node]
-        return node
-
-    text = json.dumps(swap(data), indent=2, default=_json_default)
-    parts, start = [], 0
-    for quoted, numbers in lists.items():
-        at = text.index(quoted, start)
-        line = text.rfind("\n", 0, at) + 1
-        indent = len(text[line:at]) - len(text[line:at].lstrip(" "))  # the spaces that open the placeholder's line
-        pad = "\n" + " " * (indent + 2)
-        parts += [text[start:at], "[", pad, ("," + pad).join(map(_formatter(numbers), numbers)), "\n", " " * indent, "]"]
-        start = at + len(quoted)
-    return "".join(parts) + text[start:]
-
-
-def _formatter(numbers: list[Any]) -> Any:
-    """int's or float's own repr where json writes exactly that (all ints; all finite floats), else _number."""
-    types = set(map(type, numbers))
-    if types == {int}:
-        return int.__repr__
-    if types == {float} and all(map(math.isfinite, numbers)):
-        return float.__repr__
-    return _number
-
-
-def _number(value: int | float) -> str:
-    """A number as json writes it (NaN and infinities as JavaScript names them)."""
-    if type(value) is int:
-        return int.__repr__(value)
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float.__repr__(value)
+    return write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

@@ -20,6 +20,11 @@ class FeatureConfig(Section):
     name: str = Field(min_length=1)
     column: str | None = Field(None, min_length=1)  # the data column read (default: `name`); features may share one
 
+    @property
+    def source_column(self) -> str:
+        """The data column this feature reads: `column`, else its name."""
+        return self.column or self.name
+
 
 class Feature:
     """Base class: turns one column into a tensor, and (for outputs) logits back into predictions."""
@@ -45,7 +50,7 @@ class Feature:
     @property
     def column(self) -> str:
         """The source column this feature reads: `column:` in its config, else its name."""
-        return self.config.column or self.config.name
+        return self.config.source_column
 
     # -- input side ---------------------------------------------------------------------------
     def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:

@@ -97,7 +97,7 @@ def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0, predict: Any 
     rng = np.random.default_rng(seed)
     features: dict[str, Any] = {}
     for f in model.config.input_features:
-        kind, column = feature_kind(f.type), f.column or f.name
+        kind, column = feature_kind(f.type), f.source_column
         if kind is not None and column in frame.columns:  # keyed by feature, computed from the column it reads
             features[f.name] = {"type": f.type, "column": column, **column_stats(frame[column], kind, rng)}
     sample = frame if len(frame) <= 2000 else frame.sample(2000, random_state=seed)

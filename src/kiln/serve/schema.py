@@ -39,7 +39,7 @@ def input_schema(config: Any) -> list[dict[str, str]]:
     read one column share it; its values are checked against the first of them)."""
     columns: dict[str, dict[str, str]] = {}
     for f in config.input_features:
-        columns.setdefault(f.column or f.name, {"name": f.column or f.name, "type": f.type})
+        columns.setdefault(f.source_column, {"name": f.source_column, "type": f.type})
     return list(columns.values())
 
 
