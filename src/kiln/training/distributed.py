@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +156,12 @@ def _spawned(local_rank: int, world: int, port: int, fn: Callable[..., Any], arg
         torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", rank=local_rank, world_size=world)
     _run_worker(fn, args, errors, threads)
+    # Done, group torn down, files written and closed: leave without the interpreter's exit-time destructors.
+    # Under load a worker sometimes aborted there ("terminate called without an active exception": a native
+    # thread still joinable when its owner was destroyed), failing a finished run with SIGABRT.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _first_error(errors: str) -> str | None:
