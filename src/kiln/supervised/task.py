@@ -19,6 +19,7 @@ from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import column_split, split_indices
 from kiln.data.streaming import StreamingTable, size_mb
 from kiln.errors import KilnError
+from kiln.evaluate.plots import plot_confusion_matrix
 from kiln.features import Feature
 from kiln.models import build_network
 from kiln.monitor.stats import write_training_stats
@@ -398,8 +399,6 @@ def _worker_train(config: SupervisedConfig, where: dict[str, str], data: DataArg
 
 def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
     """Confusion matrices of the test split (else validation), one per classification output."""
-    from kiln.evaluate import plot_confusion_matrix  # matplotlib loads only when a run ends
-
     images: list[Path] = []
     for split in ("test", "validation"):
         metrics = all_metrics.get(split, {})
@@ -407,7 +406,7 @@ def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
             if isinstance(cm_metrics, dict) and "confusion_matrix" in cm_metrics:
                 classes = list(cm_metrics["per_class"])
                 suffix = f"_{name}" if name else ""
-                images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.png",
+                images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.svg",
                                                     f"Confusion matrix ({split}{', ' + name if name else ''})"))
         if metrics:
             break
