@@ -28,7 +28,7 @@ h1{margin:0 0 4px}h2{margin-top:32px;border-bottom:1px solid #d0d7de;padding-bot
 table{border-collapse:collapse;margin:8px 0 16px;background:#fff}
 th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{display:inline-block;margin:8px 16px 16px 0;background:#fff;padding:8px;border:1px solid #d0d7de}
+figure{display:inline-block;max-width:100%;box-sizing:border-box;margin:8px 16px 16px 0;background:#fff;padding:8px;border:1px solid #d0d7de}
 figure img,figure svg{max-width:100%;height:auto}figcaption{color:#656d76;font-size:.9em}
 pre{background:#fff;border:1px solid #d0d7de;padding:12px;overflow-x:auto}
 .note{color:#656d76}
