@@ -15,7 +15,7 @@ def test_run_directory_holds_everything(tabular_config, tmp_path):
     run = tmp_path / "run"
     kiln.train(tabular_config(), output=run)
     for name in ("model/weights.safetensors", "model/model.json", "metrics.json", "history.csv", "report.html",
-                 "loss_curves.png", "confusion_matrix.png", "config.yaml", "checkpoint/checkpoint.safetensors"):
+                 "loss_curves.svg", "confusion_matrix.svg", "config.yaml", "checkpoint/checkpoint.safetensors"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) == {"validation", "test"}
@@ -23,6 +23,9 @@ def test_run_directory_holds_everything(tabular_config, tmp_path):
         assert key in metrics["test"]
     assert len(pd.read_csv(run / "history.csv")) == 4
     assert not list(run.rglob("*.pkl")) and not list(run.rglob("*.pt"))
+    html = (run / "report.html").read_text(encoding="utf-8")
+    for chart in ("loss_curves.svg", "confusion_matrix.svg"):  # both charts inline in the report
+        assert (run / chart).read_text(encoding="utf-8").strip() in html
 
 
 def test_save_load_gives_identical_predictions(tabular_config, tabular, tmp_path):

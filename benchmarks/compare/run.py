@@ -219,7 +219,7 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
            "train_eval_s": stat([r["train_eval_s"] for r in ok]), "ttfo_s": stat([r["ttfo_s"] for r in ok]),
            "wall_s": stat([r["wall_s"] for r in ok]), "cpu_s": stat([r["cpu_s"] for r in ok if "cpu_s" in r] or [0.0]),
            "peak_rss_mb": stat([r["peak_rss_mb"] for r in ok])}
-    for key in ("gen_tokens_per_s_inside_block", "gen_tokens_per_s_past_block"):
+    for key in ("gen_tokens_per_s_inside_block", "gen_tokens_per_s_past_block", "epochs_run"):
         if all(key in r["extra"] for r in ok):
             out[key] = stat([r["extra"][key] for r in ok])
     if len(ok) < len(rows):

@@ -75,3 +75,10 @@ def test_peak_rss_benchmark_runs(tmp_path: Path) -> None:
     result = _run("peak_rss.py", "examples/digits_mlp.yaml", "--epochs", "2", output=tmp_path / "rss.json")
     assert [m["at"] for m in result["marks"]] == ["train begins", "epoch 1 ends", "epoch 2 ends"]
     assert result["peak_rss_mb"] >= max(m["rss_mb"] for m in result["marks"]) > 50
+
+
+def test_run_charts_benchmark_runs(tmp_path: Path) -> None:
+    result = _run("run_charts.py", "--repeats", "1", output=tmp_path / "run_charts.json")
+    writers = {(r["case"].split(" ")[0], r["writer"]) for r in result["results"]}
+    assert writers == {(case, writer) for case in ("titanic", "digits") for writer in ("kiln SVG", "matplotlib PNG")}
+    assert all(r["bytes"] > 0 and r["total_s"] > 0 for r in result["results"])

@@ -1,13 +1,14 @@
-"""Plots write real PNG files atomically; the HTML report is self-contained and escaped."""
+"""The run charts are SVG files (parsed back: one line per series, one point per epoch, at the right
+place on the axes; every count of a confusion matrix shown) written atomically; the HTML report is
+self-contained and escaped, with the charts inline."""
 
 from __future__ import annotations
 
 import base64
 import re
-import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,13 +17,7 @@ from kiln.evaluate import plot_confusion_matrix, plot_loss_curves, write_report
 from kiln.io import atomic_path
 from kiln.evaluate.metrics import classification_metrics, regression_metrics
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _png_width(path: Path) -> int:
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    return struct.unpack(">I", data[16:20])[0]  # IHDR width
+NS = {"s": "http://www.w3.org/2000/svg"}
 
 
 def _history(with_validation: bool = True, second: str | None = "accuracy") -> pd.DataFrame:
@@ -35,31 +30,88 @@ def _history(with_validation: bool = True, second: str | None = "accuracy") -> p
     return pd.DataFrame(frame)
 
 
-def test_loss_curves_png_and_second_panel(tmp_path: Path) -> None:
-    two = plot_loss_curves(_history(), tmp_path / "curves.png")
-    one = plot_loss_curves(_history(with_validation=False, second=None), tmp_path / "loss.png")
-    r2 = plot_loss_curves(_history(second="r2"), tmp_path / "sub" / "r2.png")
-    assert two == tmp_path / "curves.png" and r2.parent.name == "sub"
-    assert _png_width(two) > 1.5 * _png_width(one)  # accuracy panel added
-    assert _png_width(r2) > 1.5 * _png_width(one)  # r2 panel when no accuracy
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "loss.png", "sub"]  # no temp files
-    assert plt.get_fignums() == []  # figures closed
+def _axis(panel: ET.Element, cls: str, coord: str) -> tuple[float, float]:
+    """(scale, offset) mapping a pixel coordinate back to a value, from the panel's tick labels."""
+    ticks = [(float(t.get(coord)), float(t.text)) for t in panel.iterfind(f"s:text[@class='{cls}']", NS)]
+    assert len(ticks) >= 2
+    (p0, v0), (p1, v1) = ticks[0], ticks[-1]
+    if coord == "y":  # labels sit 4 px below their grid line
+        p0, p1 = p0 - 4, p1 - 4
+    scale = (v1 - v0) / (p1 - p0)
+    return scale, v0 - scale * p0
+
+
+def _series(svg: Path) -> list[dict[str, list[tuple[float, float]]]]:
+    """Per panel: each series' points, mapped back to data values through the axis ticks."""
+    root = ET.parse(svg).getroot()
+    panels = []
+    for panel in root.iterfind("s:g[@class='panel']", NS):
+        (xs, xo), (ys, yo) = _axis(panel, "xtick", "x"), _axis(panel, "ytick", "y")
+        lines = {}
+        for group in panel.iterfind("s:g[@class='series']", NS):
+            (polyline,) = group.findall("s:polyline", NS)
+            points = [tuple(map(float, p.split(","))) for p in polyline.get("points").split()]
+            lines[group.find("s:title", NS).text] = [(xs * x + xo, ys * y + yo) for x, y in points]
+            assert len(group.findall("s:circle", NS)) == len(points)
+        panels.append(lines)
+    return panels
+
+
+def test_loss_curves_svg_draws_every_series_at_its_values(tmp_path: Path) -> None:
+    history = pd.DataFrame({"epoch": np.arange(1, 30), "train_loss": np.linspace(0.7, 0.2, 29) ** 2,
+                            "validation_loss": 0.4 + 0.1 * np.sin(np.arange(29)),
+                            "train_accuracy": np.linspace(0.6, 0.93, 29), "validation_accuracy": np.full(29, 0.84)})
+    path = plot_loss_curves(history, tmp_path / "loss_curves.svg")
+    assert path == tmp_path / "loss_curves.svg"
+    loss, accuracy = _series(path)
+    assert list(loss) == ["train_loss", "validation_loss"] and list(accuracy) == ["train_accuracy", "validation_accuracy"]
+    for panel in (loss, accuracy):
+        for name, points in panel.items():
+            assert len(points) == 29  # one point per epoch, in epoch order
+            assert np.allclose([x for x, _ in points], history["epoch"], atol=0.05)
+            assert np.allclose([y for _, y in points], history[name], atol=2e-3), name
+    text = path.read_text()
+    for label in (">Loss<", ">Accuracy<", ">epoch<", ">loss<", ">accuracy<"):
+        assert label in text  # titles and axis labels
+    assert [p.name for p in tmp_path.iterdir()] == ["loss_curves.svg"]  # no temp files
+
+
+def test_loss_curves_gaps_second_panel_and_iterations(tmp_path: Path) -> None:
+    (loss, accuracy) = _series(plot_loss_curves(_history(), tmp_path / "curves.svg"))
+    assert [round(x) for x, _ in loss["validation_loss"]] == [1, 3]  # the missing epoch is left out
+    assert np.allclose([y for _, y in loss["validation_loss"]], [1.0, 0.5], atol=2e-3)
+    (only,) = _series(plot_loss_curves(_history(with_validation=False, second=None), tmp_path / "loss.svg"))
+    assert list(only) == ["train_loss"]
+    r2 = plot_loss_curves(_history(second="r2").rename(columns={"epoch": "iteration"}), tmp_path / "sub" / "r2.svg",
+                          x="iteration")
+    assert r2.parent.name == "sub" and len(_series(r2)) == 2 and ">R²<" in r2.read_text(encoding="utf-8")
+    big = _history(second=None).assign(train_loss=[25000.0, 12000.0, 8000.0])
+    (panel,) = _series(plot_loss_curves(big, tmp_path / "big.svg"))
+    assert np.allclose([y for _, y in panel["train_loss"]], [25000, 12000, 8000], rtol=2e-3)
 
 
 def test_loss_curves_requires_train_loss(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="train_loss"):
-        plot_loss_curves(pd.DataFrame({"epoch": [1]}), tmp_path / "x.png")
-    assert not (tmp_path / "x.png").exists()
+        plot_loss_curves(pd.DataFrame({"epoch": [1]}), tmp_path / "x.svg")
+    assert not (tmp_path / "x.svg").exists()
 
 
-def test_confusion_matrix_png(tmp_path: Path) -> None:
-    out = plot_confusion_matrix(np.array([[5, 1], [2, 7]]), ["no", "yes"], tmp_path / "cm.png")
-    assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 1000
-    plot_confusion_matrix([[1, 0, 0], [0, 2, 1], [0, 0, 3]], list("abc"), tmp_path / "cm3.png", title="Test")
-    assert (tmp_path / "cm3.png").read_bytes()[:8] == PNG_MAGIC
+def test_confusion_matrix_svg_shows_every_count(tmp_path: Path) -> None:
+    cm = np.array([[5, 1, 0], [2, 7, 1], [0, 3, 19]])
+    out = plot_confusion_matrix(cm, ["a <b>", "c", "d"], tmp_path / "cm.svg", title="Test")
+    root = ET.parse(out).getroot()
+    counts = [int(t.text) for t in root.iterfind(".//s:text[@class='count']", NS)]
+    assert counts == cm.ravel().tolist()  # row by row, left to right
+    cells = root.findall(".//s:rect[@class='cell']", NS)
+    assert len(cells) == 9 and cells[1].find("s:title", NS).text == "True a <b>, predicted c: 1"
+    darkest = max(cells, key=lambda c: -int(c.get("fill")[1:3], 16))
+    assert darkest is cells[8]  # the largest count is the darkest cell
+    texts = {t.text for t in root.iter(f"{{{NS['s']}}}text")}
+    assert {"Test", "Predicted", "True", "a <b>", "c", "d"} <= texts
     with pytest.raises(ValueError, match="does not match"):
-        plot_confusion_matrix([[1, 2], [3, 4]], list("abc"), tmp_path / "bad.png")
-    assert plt.get_fignums() == []
+        plot_confusion_matrix([[1, 2], [3, 4]], list("abc"), tmp_path / "bad.svg")
+    many = plot_confusion_matrix(np.eye(40, dtype=int), [f"class {i}" for i in range(40)], tmp_path / "cm40.svg")
+    assert not ET.parse(many).getroot().findall(".//s:text[@class='count']", NS)  # too many: tooltips only
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
@@ -81,12 +133,14 @@ def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
 def report_inputs(tmp_path: Path) -> dict:
     p1 = np.array([0.2, 0.7, 0.4, 0.6, 0.9])
     val = classification_metrics(np.array([0, 1, 1, 0, 1]), np.column_stack([1 - p1, p1]), ["died", "lived"], 0.4321)
-    image = plot_confusion_matrix(val["confusion_matrix"], ["died", "lived"], tmp_path / "cm.png")
+    image = plot_confusion_matrix(val["confusion_matrix"], ["died", "lived"], tmp_path / "cm.svg")
+    png = tmp_path / "other.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     return {
         "metrics": {"validation": val, "test": val},
         "history": _history(),
         "config": {"name": "</pre><script>alert(1)</script>", "trainer": {"epochs": 3, "lr": 0.001}},
-        "images": [image],
+        "images": [image, png],
         "data_report": {"rows_loaded": 891, "duplicates_dropped": 0, "coerced_non_numeric": {"Age": 3}},
     }
 
@@ -100,8 +154,10 @@ def test_report_contents(tmp_path: Path, report_inputs: dict) -> None:
     # metric values (4 decimals), splits and per-class table
     for text in ("0.6000", "0.6667", "0.8333", "0.4321", "validation", "test", "Per class", "died", "lived"):
         assert text in html
-    # image embedded byte-for-byte
-    encoded = base64.b64encode(report_inputs["images"][0].read_bytes()).decode()
+    # kiln's SVG charts inline (so still one file), other images base64
+    svg = report_inputs["images"][0].read_text(encoding="utf-8").strip()
+    assert html.count("<svg") == 1 and svg in html and "<figcaption>cm.svg</figcaption>" in html
+    encoded = base64.b64encode(report_inputs["images"][1].read_bytes()).decode()
     assert f"data:image/png;base64,{encoded}" in html
     # data report and history rendered
     assert "<th>rows_loaded</th><td>891</td>" in html

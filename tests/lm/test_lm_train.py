@@ -20,7 +20,7 @@ from .conftest import lm_config
 
 def test_run_directory_metrics_and_history(trained: LanguageModel) -> None:
     run = trained.run_dir
-    for name in ("config.yaml", "metrics.json", "history.csv", "loss_curves.png", "report.html",
+    for name in ("config.yaml", "metrics.json", "history.csv", "loss_curves.svg", "report.html",
                  "model/weights.safetensors", "model/model.json", "checkpoint/checkpoint.safetensors"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())

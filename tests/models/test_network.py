@@ -68,3 +68,14 @@ def test_linear_model_refuses_hidden_layers():
     with pytest.raises(KilnError, match="no hidden layers"):
         load_supervised_config({"input_features": [{"name": "num", "type": "numeric"}], "output_features": [{"name": "y", "type": "binary"}],
                      "model": {"type": "linear", "hidden": [4]}})
+
+
+def test_category_one_hot_rows_match_one_hot_and_are_not_saved() -> None:
+    from kiln.models.base import CategoryEncoder
+
+    encoder = CategoryEncoder(5)
+    ids = torch.tensor([0, 4, 2, 2, 1])
+    assert torch.equal(encoder(ids), torch.nn.functional.one_hot(ids, 5).float())
+    assert encoder(ids).dtype == torch.float32 and encoder.state_dict() == {}  # a fixed table, not a weight
+    embedded = CategoryEncoder(40)
+    assert embedded.one_hot is None and embedded(ids).shape == (5, 16)

@@ -63,7 +63,7 @@ def test_pretraining_run_learns_and_saves(pretrained_run: Path) -> None:
     assert last < first, "validation MLM loss falls"
     metrics = json.loads((pretrained_run / "metrics.json").read_text())
     assert {"loss", "perplexity", "masked_accuracy"} <= set(metrics["validation"])
-    for name in ("model/weights.safetensors", "model/model.json", "report.html", "loss_curves.png", "config.yaml"):
+    for name in ("model/weights.safetensors", "model/model.json", "report.html", "loss_curves.svg", "config.yaml"):
         assert (pretrained_run / name).is_file(), name
     loaded = kiln.load(pretrained_run)
     assert isinstance(loaded, PretrainedEncoder)

@@ -28,7 +28,7 @@ def test_outputs_of_a_search(searched, regression_csv, tmp_path, capsys, monkeyp
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64") >= 2 and "Optimisation history" in html
     # plots and report.html are written once, for the best trial only
-    assert (out / "best" / "report.html").is_file() and (out / "best" / "loss_curves.png").is_file()
+    assert (out / "best" / "report.html").is_file() and (out / "best" / "loss_curves.svg").is_file()
     assert [p.parent.name for p in (out / "trials").glob("*/report.html")] == [f"{summary['best_trial']:04d}"]
     # best/ is a run directory like any other: kiln predict works on it
     code, stdout, err = run_cli(capsys, monkeypatch, "predict", out / "best", regression_csv, "-o", tmp_path / "preds.csv")

@@ -74,7 +74,9 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed)
     mark_ready()
     best, best_state, waited = float("inf"), None, 0
+    epochs_run = 0
     for _ in range(epochs):
+        epochs_run += 1
         net.train()
         for idx in torch.randperm(n, generator=gen).split(batch):
             loss = F.cross_entropy(net(xs["train"][idx]), ys["train"][idx])
@@ -98,7 +100,7 @@ def main() -> None:
     net.eval()
     with torch.no_grad():
         pred = net(xs["test"]).argmax(1).numpy()
-    report(data.score(ys["test"].numpy(), pred, binary))
+    report(data.score(ys["test"].numpy(), pred, binary), epochs_run=epochs_run)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,10 @@ def _tokens(tokens: list[list[Any]]) -> str:
 
 def write_report(report: dict[str, Any], model: Any, folder: Path) -> Path:
     """explanations.json, explain.html, importance.png and one saliency PNG per image input and row."""
-    from kiln.evaluate.plots import plt  # matplotlib (Agg) as kiln's plots configure it
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>Explanations: {html.escape(report['model'])}</h1>",

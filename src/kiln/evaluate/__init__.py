@@ -1,6 +1,6 @@
 """Evaluation: split-level metrics, plots and the HTML run report.
 
-Names are loaded lazily so ``import kiln.evaluate.metrics`` does not pull in matplotlib.
+Names are loaded lazily: ``import kiln.evaluate`` loads none of the modules.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Self-contained HTML run report: metrics, plots (base64), data report and config."""
+"""Self-contained HTML run report: metrics, plots (SVG inline, other images base64), data report and config."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ h1{margin:0 0 4px}h2{margin-top:32px;border-bottom:1px solid #d0d7de;padding-bot
 table{border-collapse:collapse;margin:8px 0 16px;background:#fff}
 th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#eef1f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{display:inline-block;margin:8px 16px 16px 0;background:#fff;padding:8px;border:1px solid #d0d7de}
-figure img{max-width:100%;height:auto}figcaption{color:#656d76;font-size:.9em}
+figure{display:inline-block;max-width:100%;box-sizing:border-box;margin:8px 16px 16px 0;background:#fff;padding:8px;border:1px solid #d0d7de}
+figure img,figure svg{max-width:100%;height:auto}figcaption{color:#656d76;font-size:.9em}
 pre{background:#fff;border:1px solid #d0d7de;padding:12px;overflow-x:auto}
 .note{color:#656d76}
 """
@@ -100,6 +100,10 @@ def _image_figure(path: Path) -> str:
     path = Path(path)
     if not path.is_file():
         return f'<p class="note">Missing image: {_e(path.name)}</p>'
+    if path.suffix.lower() == ".svg":  # kiln's own charts: inline, so they stay text and scale
+        svg = path.read_text(encoding="utf-8")
+        svg = svg[svg.find("<svg"):] if "<svg" in svg else ""
+        return f"<figure>{svg.strip()}<figcaption>{_e(path.name)}</figcaption></figure>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     mime = _MIME.get(path.suffix.lower(), "image/png")
     return (

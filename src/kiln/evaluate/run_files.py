@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from kiln.evaluate.plots import plot_loss_curves
+from kiln.evaluate.report import write_report
 from kiln.io import write_json, write_text
 
 _DEFERRED: ContextVar[list[Callable[[], None]] | None] = ContextVar("kiln_deferred_run_files", default=None)
@@ -52,10 +54,7 @@ def write_run_files(
 
 def _plots_and_report(run_dir: Path, model: Any, report: dict[str, Any], history: pd.DataFrame, x: str, title: str,
                       extra_plots: Callable[[Path, pd.DataFrame], list[Path]] | None) -> None:
-    from kiln.evaluate.plots import plot_loss_curves
-    from kiln.evaluate.report import write_report
-
-    images = [plot_loss_curves(history, run_dir / "loss_curves.png", x=x)] if len(history) else []
+    images = [plot_loss_curves(history, run_dir / "loss_curves.svg", x=x)] if len(history) else []
     if extra_plots is not None:
         images += extra_plots(run_dir, history)
     write_report(run_dir, model.metrics, history, model.config.model_dump(mode="json"), images, report, title=title)

@@ -85,10 +85,10 @@ class ScalarEncoder(nn.Module):
     def __init__(self, noise: float = 0.0) -> None:
         super().__init__()
         self.output_dim = 1
-        self.noise = GaussianNoise(noise) if noise > 0 else nn.Identity()
+        self.noise = GaussianNoise(noise) if noise > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.noise(x)
+        return x if self.noise is None else self.noise(x)
 
 
 class CategoryEncoder(nn.Module):
@@ -101,11 +101,13 @@ class CategoryEncoder(nn.Module):
             embedding_dim = 16
         self.embedding = nn.Embedding(cardinality, embedding_dim) if embedding_dim else None
         self.output_dim = embedding_dim or cardinality
+        # one-hot rows by indexing: one operation where one_hot(x).float() takes four (its range check among them)
+        self.register_buffer("one_hot", None if embedding_dim else torch.eye(cardinality), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.embedding is not None:
             return self.embedding(x)
-        return nn.functional.one_hot(x, self.cardinality).float()
+        return self.one_hot[x]
 
 
 class AugmentedImage(nn.Module):

@@ -22,6 +22,7 @@ FORMAT_VERSION = 1
 BINS = 10
 TOP_CATEGORIES = 50
 SAMPLE_SIZE = 1000
+PREDICTION_ROWS = 2000  # training rows (a sample of them beyond this) whose predictions are summarised
 OTHER = "__other__"
 log = logging.getLogger("kiln")
 
@@ -100,7 +101,7 @@ def training_stats(model: Any, frame: pd.DataFrame, seed: int = 0, predict: Any 
         kind, column = feature_kind(f.type), f.source_column
         if kind is not None and column in frame.columns:  # keyed by feature, computed from the column it reads
             features[f.name] = {"type": f.type, "column": column, **column_stats(frame[column], kind, rng)}
-    sample = frame if len(frame) <= 2000 else frame.sample(2000, random_state=seed)
+    sample = frame if len(frame) <= PREDICTION_ROWS else frame.sample(PREDICTION_ROWS, random_state=seed)
     preds = (predict or model.predict)(sample)
     predictions: dict[str, Any] = {}
     for f in model.config.output_features:

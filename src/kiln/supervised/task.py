@@ -19,9 +19,10 @@ from kiln.data.preprocessor import Preprocessor, TensorData
 from kiln.data.splitting import column_split, split_indices
 from kiln.data.streaming import StreamingTable, size_mb
 from kiln.errors import KilnError
+from kiln.evaluate.plots import plot_confusion_matrix
 from kiln.features import Feature
 from kiln.models import build_network
-from kiln.monitor.stats import write_training_stats
+from kiln.monitor.stats import PREDICTION_ROWS, write_training_stats
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.supervised.artifact import Model, predict_logits
 from kiln.supervised.config import SupervisedConfig, load_supervised_config
@@ -39,6 +40,7 @@ DataArg = pd.DataFrame | str | Path | PreparedData | None
 
 
 LENGTH_WINDOW = 50  # batches whose rows are sorted by length together
+BLOCK_BYTES = 16 * 2**20  # rows gathered at once for the coming batches, which are then slices of them
 
 
 def token_counts(data: TensorData) -> torch.Tensor:
@@ -122,11 +124,27 @@ class TableTask:
         self.epoch_logits = EpochLogits(len(data))
         order = self.order.to(self.device)
         starts = range(0, len(data), size)
+        batches = self._blocks(order) if rank_and_world()[1] == 1 else (self._batch(order[s : s + size]) for s in starts)
         for i in range(0, len(starts), accumulate):
-            yield [self._batch(order[s : s + size]) for s in starts[i : i + accumulate]]
+            yield [next(batches) for _ in starts[i : i + accumulate]]
+
+    def _blocks(self, order: torch.Tensor) -> Iterator[TensorData]:
+        """The epoch's batches in `order`: the rows of many batches gathered in one indexing per tensor
+        (up to BLOCK_BYTES; a small table's whole epoch), each batch a slice of them. Same values as
+        indexing every batch, a ninth of the indexing calls for nine input and target tensors."""
+        size = self.batch_size
+        per_row = sum(t[:1].numel() * t.element_size() for t in (*self.train.inputs.values(), *self.train.targets.values()))
+        span = max(1, BLOCK_BYTES // max(per_row * size, 1)) * size
+        for start in range(0, len(order), span):
+            rows = order[start : start + span]
+            block = self.train.take(rows)
+            for s in range(0, len(rows), size):
+                batch = block.take(slice(s, s + size))
+                batch.rows = rows[s : s + size]  # type: ignore[attr-defined]  # where its logits go in the epoch's buffer
+                yield batch
 
     def _batch(self, rows: torch.Tensor) -> TensorData:
-        """The rows of a global batch this rank trains on (all of them unless data-parallel)."""
+        """The rows of a global batch this rank trains on (data-parallel: its share of them)."""
         mine, scale = shard_rows(rows)
         batch = self.train.take(mine)
         batch.rows = mine  # type: ignore[attr-defined]  # where its logits go in the epoch's buffer
@@ -376,8 +394,12 @@ def train(
     if trainer.world > 1:
         report["backend"] = {"type": config.backend.type, "workers": trainer.world}
     run.finish(model, report, extra_plots=lambda folder, _: _confusion_plots(folder, model.metrics))
-    cached = (lambda rows: scorer.predict_tensors(tensors["train"].take(torch.from_numpy(rows.index.to_numpy().copy())), rows.index)) \
-        if frozen else None  # the cached training rows, not a second pass through the encoder
+    if frozen:  # the cached training rows, not a second pass through the encoder
+        cached = lambda rows: scorer.predict_tensors(tensors["train"].take(torch.from_numpy(rows.index.to_numpy().copy())), rows.index)  # noqa: E731
+    elif not streaming and len(frames["train"]) <= PREDICTION_ROWS:  # all rows: the encoded split, not a second encoding
+        cached = lambda rows: scorer.predict_tensors(tensors["train"], rows.index)  # noqa: E731
+    else:
+        cached = None
     write_training_stats(run.model_dir, model, frames["train"], cached)  # reference for drift monitoring
     return model
 
@@ -398,8 +420,6 @@ def _worker_train(config: SupervisedConfig, where: dict[str, str], data: DataArg
 
 def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
     """Confusion matrices of the test split (else validation), one per classification output."""
-    from kiln.evaluate import plot_confusion_matrix  # matplotlib loads only when a run ends
-
     images: list[Path] = []
     for split in ("test", "validation"):
         metrics = all_metrics.get(split, {})
@@ -407,7 +427,7 @@ def _confusion_plots(run_dir: Path, all_metrics: dict[str, Any]) -> list[Path]:
             if isinstance(cm_metrics, dict) and "confusion_matrix" in cm_metrics:
                 classes = list(cm_metrics["per_class"])
                 suffix = f"_{name}" if name else ""
-                images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.png",
+                images.append(plot_confusion_matrix(cm_metrics["confusion_matrix"], classes, run_dir / f"confusion_matrix{suffix}.svg",
                                                     f"Confusion matrix ({split}{', ' + name if name else ''})"))
         if metrics:
             break

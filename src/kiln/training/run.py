@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kiln.errors import KilnError
+from kiln.evaluate.run_files import write_run_files
 from kiln.io import os_error_reason, read_json, write_text
 from kiln.runtime import configure_threads, seed_everything, select_device
 from kiln.training.checkpoint import has_checkpoint
@@ -83,8 +84,6 @@ class Run:
 
     def finish(self, artifact: Any, report: dict[str, Any], x: str = "epoch", title: str = "kiln run report",
                extra_plots: Callable[[Path, Any], list[Path]] | None = None) -> None:
-        from kiln.evaluate.run_files import write_run_files  # matplotlib loads only when a run ends
-
         artifact.run_dir = self.dir
         try:
             write_run_files(self.dir, artifact, report, x=x, title=title, extra_plots=extra_plots)

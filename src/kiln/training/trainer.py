@@ -27,6 +27,9 @@ from kiln.training.schedule import make_schedule
 from kiln.training.task import TrainingTask
 
 
+_NO_CONTEXT = contextlib.nullcontext()  # reusable: one object instead of one a micro-batch
+
+
 @contextlib.contextmanager
 def _frozen_heap() -> Iterator[None]:
     """Python's collector skips the objects alive when training starts (modules, data frames, ...):
@@ -83,7 +86,7 @@ class Trainer:
     def autocast(self) -> Any:
         if self.cfg.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return _NO_CONTEXT
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current round (callbacks call this)."""
@@ -128,6 +131,12 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         weight = 0.0
         lr = optimizer.param_groups[0]["lr"]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        each_step = self.schedule_when == "step"
+
+        def running_loss() -> torch.Tensor:  # read by the progress bar when it redraws
+            return loss_sum / max(weight, 1e-12)
+
         tick = time.perf_counter()
         for micro in task.round_steps(index, self.step):
             scale = 1.0 / len(micro)
@@ -146,11 +155,12 @@ class Trainer:
                 nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if self.schedule_when == "step":
+            for p in params:  # optimizer.zero_grad(set_to_none=True), without its profiler scope
+                p.grad = None
+            if each_step:
                 self.scheduler.step()
             self.step += 1
-            progress.advance(self.step, lambda: loss_sum / max(weight, 1e-12))
+            progress.advance(self.step, running_loss)
         round_time = time.perf_counter() - tick
         total_loss, weight = all_sum([float(loss_sum), weight], self.device)
         train_loss = total_loss / max(weight, 1e-12)
@@ -173,7 +183,7 @@ class Trainer:
         """DDP averages gradients on the last micro-batch of an optimizer step only."""
         if self.world > 1 and not last:
             return self.step_net.no_sync()
-        return contextlib.nullcontext()
+        return _NO_CONTEXT
 
     # -- checkpoints --------------------------------------------------------------------------
     def _checkpoint(self, last: bool) -> None:
