@@ -367,7 +367,8 @@ def train(
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
         if saved is None:
-            model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
+            # the preprocessing state is fixed from here on (a resume reads it); the weights come when the run ends
+            model.save(run.model_dir, weights=False)
     frozen = None if streaming else cache_frozen(config, net, tensors, device, run.dir / CACHE_DIR if main else None,
                                                    prepared.pooled if prepared is not None else None)
     if not streaming:
