@@ -12,6 +12,8 @@ training row has, at most `max_ngrams`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -25,6 +27,7 @@ from kiln.features.base import Feature, text_values
 _TOKEN = re.compile(r"(?u)\b\w+\b|[^\w\s]")  # words of any length and single punctuation marks (! ? :) count as tokens
 NgramSize = Annotated[int, Field(ge=1, le=10)]
 CHUNK_ROWS = 2048  # rows weighted and written at a time (transform)
+BACKGROUND_ROWS = 20_000  # rows in all splits from which a second core hashes some of them (NgramTextFeature.prefetch)
 
 
 class NgramConfig(Section):
@@ -43,6 +46,11 @@ class NgramConfig(Section):
         if not self.word and not self.char:
             raise ValueError("ngram needs word or char n-gram sizes (e.g. word: [1, 2])")
         return self
+
+
+def _key(series: pd.Series) -> np.ndarray:
+    """A fingerprint of a column's values (which texts a result belongs to)."""
+    return pd.util.hash_pandas_object(series, index=False).to_numpy()
 
 
 def _ranges(sizes: list[int]) -> list[tuple[int, int]]:
@@ -74,18 +82,56 @@ class NgramTextFeature(Feature):
     def counts(self, series: pd.Series, keep: bool = False) -> Any:
         """A (rows, buckets - 1) sparse matrix of n-gram counts. `keep`: hold it for the next call on the
         same texts (fit, then the training split's transform, hash the texts once)."""
-        key = pd.util.hash_pandas_object(series, index=False).to_numpy()
+        key = _key(series)
         kept = getattr(self, "_kept", None)
         if kept is not None and np.array_equal(kept[0], key):
             self._kept = None
             return kept[1]
-        from kiln.features.hashing import hashed_counts  # scipy.sparse loads when text is hashed
-
-        total = hashed_counts(self._texts(series), _TOKEN, _ranges(self.ngram.word), _ranges(self.ngram.char),
-                              self.ngram.buckets - 1, self.config.lowercase)
+        total = self._ahead(series, key)
+        if total is None:
+            total = self._hash(series)
         if keep:
             self._kept = (key, total)
         return total
+
+    def _hash(self, series: pd.Series) -> Any:
+        from kiln.features.hashing import hashed_counts  # scipy.sparse loads when text is hashed
+
+        return hashed_counts(self._texts(series), _TOKEN, _ranges(self.ngram.word), _ranges(self.ngram.char),
+                             self.ngram.buckets - 1, self.config.lowercase)
+
+    def _hash_arrays(self, series: pd.Series) -> tuple[np.ndarray, ...]:
+        counts = self._hash(series)
+        return counts.data, counts.indices, counts.indptr
+
+    # -- hashing ahead, in a forked child (kiln.features.background) ------------------------------
+    def prefetch(self, train: pd.Series, later: Sequence[pd.Series]) -> None:
+        """With BACKGROUND_ROWS rows or more and an idle core, a forked child hashes the training split's
+        second half and then the later splits while this process fits the other features and hashes the first
+        half (a text's counts depend on its text alone: the same matrices)."""
+        from kiln.features.background import Background, spare_core
+
+        if len(train) + sum(map(len, later)) < BACKGROUND_ROWS or not spare_core():
+            return
+        half = len(train) // 2
+        self._queue = [(_key(train), half), *((_key(s), 0) for s in later)]  # each result: its texts, rows hashed here
+        self._background = Background([partial(self._hash_arrays, part) for part in [train.iloc[half:], *later]])
+
+    def _ahead(self, series: pd.Series, key: np.ndarray) -> Any:
+        """The counts of `series` when the child's next result is (the rest of) them, else None."""
+        queue = getattr(self, "_queue", [])
+        if not queue or not np.array_equal(queue[0][0], key):
+            return None
+        import scipy.sparse as sp
+
+        head = queue.pop(0)[1]
+        first = self._hash(series.iloc[:head]) if head else None
+        arrays = self._background.take()
+        shape = (len(series) - head, self.ngram.buckets - 1)
+        rest = sp.csr_matrix(arrays, shape=shape) if arrays is not None else self._hash(series.iloc[head:])
+        if not queue:
+            del self._queue, self._background
+        return rest if first is None else sp.vstack([first, rest], format="csr")
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, series: pd.Series) -> None:

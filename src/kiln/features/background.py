@@ -1,0 +1,146 @@
+"""Work done ahead in one forked child process, on a second CPU core, while this process goes on.
+
+`Background(jobs)` forks once; the child runs the jobs in order (numpy work only: no torch op runs in a forked
+child) and writes each result, a tuple of numpy arrays, into a pipe; `take()` reads the next one. Anything that
+goes wrong (no fork, no idle core, the child failing or dying) makes `take()` answer None, and the caller computes the
+result itself: the child can only make things faster, never different."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import struct
+import weakref
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+Arrays = tuple[np.ndarray, ...]
+_SIZE = struct.Struct("<q")  # the byte length of a frame's header, -1 after a failure
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity, within a cgroup's CPU quota)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        return max(1, min(count, int(quota) // int(period))) if quota != "max" else count
+    except (OSError, ValueError):
+        return count
+
+
+def spare_core() -> bool:
+    """Whether a core is idle now: fewer tasks run than there are cores (this process is one of them;
+    /proc/loadavg's running count)."""
+    try:
+        running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return running < cores()
+
+
+class Background:
+    """The results of `jobs`, computed in a forked child, taken in order (None: compute it here)."""
+
+    def __init__(self, jobs: Sequence[Callable[[], Arrays]]) -> None:
+        self.pid, self.pipe, self.left = 0, None, len(jobs)
+        if not hasattr(os, "fork") or not jobs or not spare_core():
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: run the jobs, write the results, never return into the caller's code
+            os.close(read)
+            _run(jobs, write)
+        os.close(write)
+        self.pid, self.pipe = pid, os.fdopen(read, "rb", buffering=0)
+        self._done = weakref.finalize(self, _reap, pid, self.pipe)
+
+    def take(self) -> Arrays | None:
+        """The next job's result, or None where the child could not give it (then none of the later ones)."""
+        if self.pipe is None or self.left <= 0:
+            return None
+        self.left -= 1
+        try:
+            result = _read(self.pipe)
+        except (OSError, ValueError, EOFError) as exc:
+            logging.getLogger("kiln").debug("background preprocessing stopped (%s): computing here", exc)
+            result = None
+        if result is None or self.left == 0:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        """Stop the child (if it still runs) and reap it."""
+        if self.pipe is not None:
+            self._done()
+            self.pipe = None
+
+
+def _run(jobs: Sequence[Callable[[], Arrays]], fd: int) -> None:
+    code = 0
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            for job in jobs:
+                _write(out, job())
+    except BaseException:  # noqa: BLE001 - any failure: the parent computes the rest itself
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _write(out: object, arrays: Arrays) -> None:
+    header = json.dumps([(a.dtype.str, a.shape) for a in arrays]).encode()
+    out.write(_SIZE.pack(len(header)) + header)  # type: ignore[attr-defined]
+    for array in arrays:
+        out.write(memoryview(_bytes(np.ascontiguousarray(array))))  # type: ignore[attr-defined]
+
+
+def _read(pipe: object) -> Arrays | None:
+    size = _exactly(pipe, _SIZE.size)
+    if size is None:
+        return None
+    header = _exactly(pipe, _SIZE.unpack(size)[0])
+    if header is None:
+        return None
+    arrays = []
+    for dtype, shape in json.loads(header):
+        array = np.empty(shape, dtype=np.dtype(dtype))
+        if _fill(pipe, memoryview(_bytes(array))) < array.nbytes:
+            return None
+        arrays.append(array)
+    return tuple(arrays)
+
+
+def _bytes(array: np.ndarray) -> np.ndarray:
+    """A contiguous array's memory as flat bytes (a view)."""
+    return array.reshape(-1).view(np.uint8)
+
+
+def _exactly(pipe: object, size: int) -> bytes | None:
+    buffer = bytearray(size)
+    return bytes(buffer) if _fill(pipe, memoryview(buffer)) == size else None
+
+
+def _fill(pipe: object, view: memoryview) -> int:
+    """Read into view until it is full or the pipe ends; the bytes read."""
+    done = 0
+    while done < len(view):
+        got = pipe.readinto(view[done:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _reap(pid: int, pipe: object) -> None:
+    pipe.close()  # type: ignore[attr-defined]
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
