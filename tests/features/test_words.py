@@ -40,16 +40,17 @@ def test_words_are_str_split(texts: list[str]) -> None:
     assert found.texts == len(texts)
 
 
-def test_texts_split_lately_are_not_split_again(monkeypatch) -> None:
-    monkeypatch.setattr(words, "_kept", [])
-    train, validation, test = ["a b", "c"], ["d e"], ["f"]
+def test_texts_split_lately_are_not_split_again() -> None:
+    words.clear_kept()
+    train, validation, test, other = ["a b", "c"], ["d e"], ["f"], ["g"]
     first = split_words(train)
     assert split_words(list(train)) is first  # equal texts, another list
     split_words(validation)
-    assert split_words(train) is first  # the training split survives the validation split
+    split_words(train[:1])
+    assert split_words(train) is first  # the training split survives the validation split and its own half
     split_words(test)
-    split_words(validation)
-    assert split_words(train) is not first  # two others came after it
+    split_words(other)
+    assert split_words(train) is not first  # three others came after it
     texts = ["x y"]
     kept = split_words(texts)
     texts[0] = "z"  # the caller changes its list: not the words kept
@@ -92,7 +93,7 @@ def test_features_sharing_a_column_encode_as_each_alone() -> None:
 
     together = encoded(features)
     for feature in features:
-        words._kept.clear()
+        words.clear_kept()
         alone = encoded([feature])
         for key in (feature["name"], f"{feature['name']} head"):
             assert torch.equal(together[key], alone[key])

@@ -2,8 +2,9 @@
 
 A token pattern that never matches whitespace (the word tokenizer's, the n-gram bag's) finds in a text exactly
 the tokens it finds in the text's words one by one (Python's `\\s` and `str.split` agree on every code point), so
-tokens are found once per distinct word and spread to every occurrence with numpy. `split_words` keeps the last
-texts it split: features reading one column (a word-id feature beside an n-gram bag) split it once."""
+tokens are found once per distinct word and spread to every occurrence with numpy. `split_words` keeps the words
+of the last three texts it split: features reading one column (a word-id feature beside an n-gram bag) split it
+once, and the training split's stay kept while the validation split is encoded."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from itertools import chain
 import numpy as np
 
 Tokens = tuple[np.ndarray, np.ndarray, list[str]]  # codes, rows, distinct tokens (Words.tokens)
-KEPT = 2  # texts whose words split_words keeps (a training split stays while the validation split is encoded)
+KEPT = 3  # texts whose words split_words keeps (the training split's stay while a validation split, and the first
+# half of the training split that the n-gram bag hashes beside a child process, are split)
 
 
 @dataclass
@@ -67,6 +69,12 @@ def split_words(texts: list[str]) -> Words:
     with _lock:
         _kept[:] = [(list(texts), words), *_kept[: KEPT - 1]]  # a copy: the caller may change its list
     return words
+
+
+def clear_kept() -> None:
+    """Forget the texts split lately (benchmarks time the splitting afresh; tests start clean)."""
+    with _lock:
+        _kept.clear()
 
 
 def flatten(parts: list[list[str]]) -> tuple[list[str], np.ndarray]:
