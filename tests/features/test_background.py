@@ -55,8 +55,8 @@ def test_closing_early_stops_the_child() -> None:
     assert work.pid not in children() and work.take() is None
 
 
-def test_no_idle_core_forks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(background, "spare_core", lambda: False)
+def test_no_fork_computes_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "fork")
     work = Background([lambda: (np.ones(1),)])
     assert work.pid == 0 and work.take() is None
 
@@ -70,13 +70,17 @@ def test_one_core_is_never_spare(monkeypatch: pytest.MonkeyPatch) -> None:
 TEXTS = pd.Series(["a good film", "a bad film", "good good fun", None, "Bad plot !", "fun fun", "the end."] * 5)
 
 
-def encode(feature_kwargs: dict, prefetch: bool) -> tuple[dict, list[torch.Tensor]]:
+def make(feature_kwargs: dict) -> ngrams.NgramTextFeature:
     from kiln.features import build_feature
     from kiln.features.text import TextConfig
     from kiln.supervised.config import PreprocessingConfig
 
-    feature = build_feature(TextConfig(name="t", type="text", encoder="ngram", ngram={"buckets": 512, **feature_kwargs}),
-                            PreprocessingConfig())
+    return build_feature(TextConfig(name="t", type="text", encoder="ngram", ngram={"buckets": 512, **feature_kwargs}),
+                         PreprocessingConfig())
+
+
+def encode(feature_kwargs: dict, prefetch: bool) -> tuple[dict, list[torch.Tensor]]:
+    feature = make(feature_kwargs)
     train, later = TEXTS[:20], [TEXTS[20:30].reset_index(drop=True), TEXTS[30:]]
     if prefetch:
         feature.prefetch(train, later)
@@ -100,3 +104,11 @@ def test_ngram_hashing_ahead_falls_back_when_the_child_fails(monkeypatch: pytest
     monkeypatch.setattr(ngrams.NgramTextFeature, "_hash_arrays", lambda self, series: 1 / 0)  # raises in the child
     state, tensors = encode({}, prefetch=True)
     assert state == expected_state and all(torch.equal(a, b) for a, b in zip(tensors, expected, strict=True))
+
+
+def test_no_idle_core_hashes_nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ngrams, "BACKGROUND_ROWS", 1)
+    monkeypatch.setattr(background, "spare_core", lambda: False)
+    feature = make({})
+    feature.prefetch(TEXTS[:20], [TEXTS[20:]])
+    assert not hasattr(feature, "_background")

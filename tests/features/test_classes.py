@@ -41,3 +41,13 @@ def test_distinct_values_canonicalised_once_equal_each_value(values: list, dtype
                                     pd.Series([1, 1.0, True, "1", None], dtype=object)])
 def test_label_strings_of_typical_columns(series: pd.Series) -> None:
     assert_same(label_strings(series), one_by_one(series))
+
+
+def test_encode_labels_maps_classes_and_names_unknown_ones() -> None:
+    from kiln.errors import KilnError
+    from kiln.features._classes import encode_labels
+
+    assert encode_labels(pd.Series([1, 0, 1.0]), ["0", "1"], "y").tolist() == [1, 0, 1]
+    assert encode_labels(pd.Series(["b ", "a"]).astype("str"), ["a", "b"], "y").tolist() == [1, 0]
+    with pytest.raises(KilnError, match=r"labels not seen in training: \['c'\]"):
+        encode_labels(pd.Series(["a", "c", "c"]), ["a", "b"], "y")

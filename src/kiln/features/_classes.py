@@ -34,7 +34,7 @@ def label_strings(series: pd.Series) -> pd.Series:
 def encode_labels(series: pd.Series, classes: list[str], name: str) -> torch.Tensor:
     index = {c: i for i, c in enumerate(classes)}
     labels = label_strings(series)
-    unknown = sorted(set(labels.dropna()) - set(index))
+    unknown = sorted(set(labels.dropna().unique()) - set(index))
     if unknown:
         raise KilnError(f"output '{name}' has labels not seen in training: {unknown[:5]}; known: {classes[:10]}")
     return torch.tensor(labels.map(index).to_numpy(dtype="int64"))

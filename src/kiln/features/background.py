@@ -1,8 +1,8 @@
 """Work done ahead in one forked child process, on a second CPU core, while this process goes on.
 
-`Background(jobs)` forks once; the child runs the jobs in order (numpy work only: no torch op runs in a forked
+`Background(jobs)` forks once (callers ask `spare_core()` first); the child runs the jobs in order (numpy work only: no torch op runs in a forked
 child) and writes each result, a tuple of numpy arrays, into a pipe; `take()` reads the next one. Anything that
-goes wrong (no fork, no idle core, the child failing or dying) makes `take()` answer None, and the caller computes the
+goes wrong (no fork, the child failing or dying) makes `take()` answer None, and the caller computes the
 result itself: the child can only make things faster, never different."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import struct
+import time
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -31,14 +32,18 @@ def cores() -> int:
         return count
 
 
-def spare_core() -> bool:
-    """Whether a core is idle now: fewer tasks run than there are cores (this process is one of them;
-    /proc/loadavg's running count)."""
-    try:
-        running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    return running < cores()
+def spare_core(samples: int = 5) -> bool:
+    """Whether a core is idle now: fewer tasks run than there are cores, in each of a few looks 1 ms apart
+    (/proc/loadavg's running count, this process included; a task that runs for a moment is not a busy core)."""
+    running = []
+    for i in range(samples):
+        if i:
+            time.sleep(0.001)
+        try:
+            running.append(int(open("/proc/loadavg").read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return False
+    return min(running) < cores()
 
 
 class Background:
@@ -46,7 +51,7 @@ class Background:
 
     def __init__(self, jobs: Sequence[Callable[[], Arrays]]) -> None:
         self.pid, self.pipe, self.left = 0, None, len(jobs)
-        if not hasattr(os, "fork") or not jobs or not spare_core():
+        if not hasattr(os, "fork") or not jobs:
             return
         read, write = os.pipe()
         pid = os.fork()
