@@ -1,9 +1,10 @@
 """Work done ahead in one forked child process, on a second CPU core, while this process goes on.
 
-`Background(jobs)` forks once (callers ask `spare_core()` first); the child runs the jobs in order (numpy work only: no torch op runs in a forked
-child) and writes each result, a tuple of numpy arrays, into a pipe; `take()` reads the next one. Anything that
-goes wrong (no fork, the child failing or dying) makes `take()` answer None, and the caller computes the
-result itself: the child can only make things faster, never different."""
+`Background(jobs)` forks once (callers ask `spare_core()` first); the child runs the jobs in order (numpy
+work only: no torch op runs in a forked child) and writes each result, a tuple of numpy arrays, into a pipe;
+`take()` reads the next one. Anything that goes wrong (no fork, the child failing or dying) makes `take()`
+answer None, and the caller computes the result itself: the child can only make things faster, never
+different."""
 
 from __future__ import annotations
 
@@ -15,18 +16,20 @@ import struct
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 Arrays = tuple[np.ndarray, ...]
-_SIZE = struct.Struct("<q")  # the byte length of a frame's header, -1 after a failure
+_SIZE = struct.Struct("<q")  # the byte length of a result's header (JSON: each array's dtype and shape)
 
 
 def cores() -> int:
     """CPU cores this process may run on (its affinity, within a cgroup's CPU quota)."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
         return max(1, min(count, int(quota) // int(period))) if quota != "max" else count
     except (OSError, ValueError):
         return count
@@ -40,7 +43,7 @@ def spare_core(samples: int = 5) -> bool:
         if i:
             time.sleep(0.001)
         try:
-            running.append(int(open("/proc/loadavg").read().split()[3].split("/")[0]))
+            running.append(int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]))
         except (OSError, ValueError, IndexError):
             return False
     return min(running) < cores()
@@ -84,6 +87,7 @@ class Background:
 
 
 def _run(jobs: Sequence[Callable[[], Arrays]], fd: int) -> None:
+    """The child: each job's result into the pipe, then exit (0, or 1 after any failure)."""
     code = 0
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
@@ -95,14 +99,17 @@ def _run(jobs: Sequence[Callable[[], Arrays]], fd: int) -> None:
         os._exit(code)
 
 
-def _write(out: object, arrays: Arrays) -> None:
+def _write(out: BinaryIO, arrays: Arrays) -> None:
+    """One result: the header's length, the header, then each array's bytes."""
     header = json.dumps([(a.dtype.str, a.shape) for a in arrays]).encode()
-    out.write(_SIZE.pack(len(header)) + header)  # type: ignore[attr-defined]
-    for array in arrays:
-        out.write(memoryview(_bytes(np.ascontiguousarray(array))))  # type: ignore[attr-defined]
+    for part in (_SIZE.pack(len(header)) + header, *(_bytes(np.ascontiguousarray(a)) for a in arrays)):
+        view = memoryview(part)
+        while len(view):  # a write to a pipe may take part of it (a signal)
+            view = view[out.write(view) or 0 :]
 
 
-def _read(pipe: object) -> Arrays | None:
+def _read(pipe: BinaryIO) -> Arrays | None:
+    """One result, or None where the pipe ended first."""
     size = _exactly(pipe, _SIZE.size)
     if size is None:
         return None
@@ -123,24 +130,25 @@ def _bytes(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1).view(np.uint8)
 
 
-def _exactly(pipe: object, size: int) -> bytes | None:
+def _exactly(pipe: BinaryIO, size: int) -> bytes | None:
     buffer = bytearray(size)
     return bytes(buffer) if _fill(pipe, memoryview(buffer)) == size else None
 
 
-def _fill(pipe: object, view: memoryview) -> int:
+def _fill(pipe: BinaryIO, view: memoryview) -> int:
     """Read into view until it is full or the pipe ends; the bytes read."""
     done = 0
     while done < len(view):
-        got = pipe.readinto(view[done:])  # type: ignore[attr-defined]
+        got = pipe.readinto(view[done:])  # type: ignore[attr-defined]  # a raw FileIO
         if not got:
             break
         done += got
     return done
 
 
-def _reap(pid: int, pipe: object) -> None:
-    pipe.close()  # type: ignore[attr-defined]
+def _reap(pid: int, pipe: BinaryIO) -> None:
+    """Close the pipe, stop the child and reap it."""
+    pipe.close()
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
