@@ -22,6 +22,7 @@ import torch
 from pydantic import Field, model_validator
 
 from kiln.config.section import Section
+from kiln.features import background
 from kiln.features.base import Feature, text_values
 
 _TOKEN = re.compile(r"(?u)\b\w+\b|[^\w\s]")  # words of any length and single punctuation marks (! ? :) count as tokens
@@ -109,13 +110,11 @@ class NgramTextFeature(Feature):
         """With BACKGROUND_ROWS rows or more and an idle core, a forked child hashes the training split's
         second half and then the later splits while this process fits the other features and hashes the first
         half (a text's counts depend on its text alone: the same matrices)."""
-        from kiln.features.background import Background, spare_core
-
-        if len(train) + sum(map(len, later)) < BACKGROUND_ROWS or not spare_core():
+        if len(train) + sum(map(len, later)) < BACKGROUND_ROWS or not background.spare_core():
             return
         half = len(train) // 2
         self._queue = [(_key(train), half), *((_key(s), 0) for s in later)]  # each result: its texts, rows hashed here
-        self._background = Background([partial(self._hash_arrays, part) for part in [train.iloc[half:], *later]])
+        self._background = background.Background([partial(self._hash_arrays, part) for part in [train.iloc[half:], *later]])
 
     def _ahead(self, series: pd.Series, key: np.ndarray) -> Any:
         """The counts of `series` when the child's next result is (the rest of) them, else None."""
