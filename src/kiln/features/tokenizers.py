@@ -101,16 +101,17 @@ class WordTokenizer(Tokenizer):
     """Words and punctuation marks."""
 
     kind = "word"
+    pattern: ClassVar[re.Pattern[str]] = _WORD  # never matches whitespace: see _tokens
 
     def split(self, text: str) -> list[str]:
-        return _WORD.findall(text)
+        return self.pattern.findall(text)
 
     # A token never holds whitespace, so the texts' tokens are found once per distinct word (kiln.features.words).
     def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         """The tokens of the texts in order (codes into the distinct tokens), the row of each, the distinct
         tokens in order of first appearance, and the number of texts."""
-        words = split_words([self._prepare(text) for text in texts])
-        return (*words.tokens(_WORD), words.texts)
+        words = split_words(list(map(self._prepare, texts)))
+        return (*words.tokens(self.pattern), words.texts)
 
     def count(self, texts: Iterable[str]) -> Counter[str]:
         codes, _, distinct, _ = self._tokens(list(texts))
