@@ -112,3 +112,10 @@ def test_no_idle_core_hashes_nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> N
     feature = make({})
     feature.prefetch(TEXTS[:20], [TEXTS[20:]])
     assert not hasattr(feature, "_background")
+
+
+def test_kiln_background_setting_overrides_the_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    for setting, expected in (("0", False), ("1", True)):
+        monkeypatch.setenv("KILN_BACKGROUND", setting)
+        assert background.spare_core() is expected

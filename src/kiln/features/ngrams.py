@@ -29,6 +29,8 @@ _TOKEN = re.compile(r"(?u)\b\w+\b|[^\w\s]")  # words of any length and single pu
 NgramSize = Annotated[int, Field(ge=1, le=10)]
 CHUNK_ROWS = 2048  # rows weighted and written at a time (transform)
 BACKGROUND_ROWS = 20_000  # rows in all splits from which a second core hashes some of them (NgramTextFeature.prefetch)
+HASHED_HERE = 0.25  # of the training split, the share this process hashes while the child hashes the rest (best of
+# 0, 1/4, 1/2 on sst2_ngram_cnn.yaml, where this process fits the word-id feature meanwhile; docs/benchmarks.md)
 
 
 class NgramConfig(Section):
@@ -107,14 +109,14 @@ class NgramTextFeature(Feature):
 
     # -- hashing ahead, in a forked child (kiln.features.background) ------------------------------
     def prefetch(self, train: pd.Series, later: Sequence[pd.Series]) -> None:
-        """With BACKGROUND_ROWS rows or more and an idle core, a forked child hashes the training split's
-        second half and then the later splits while this process fits the other features and hashes the first
-        half (a text's counts depend on its text alone: the same matrices)."""
+        """With BACKGROUND_ROWS rows or more and an idle core, a forked child hashes the training split but its
+        first HASHED_HERE, then the later splits, while this process fits the other features and hashes that
+        first part (a text's counts depend on its text alone: the same matrices)."""
         if len(train) + sum(map(len, later)) < BACKGROUND_ROWS or not background.spare_core():
             return
-        half = len(train) // 2
-        self._queue = [(_key(train), half), *((_key(s), 0) for s in later)]  # each result: its texts, rows hashed here
-        self._background = background.Background([partial(self._hash_arrays, part) for part in [train.iloc[half:], *later]])
+        here = int(len(train) * HASHED_HERE)
+        self._queue = [(_key(train), here), *((_key(s), 0) for s in later)]  # each result: its texts, rows hashed here
+        self._background = background.Background([partial(self._hash_arrays, part) for part in [train.iloc[here:], *later]])
 
     def _ahead(self, series: pd.Series, key: np.ndarray) -> Any:
         """The counts of `series` when the child's next result is (the rest of) them, else None."""
