@@ -73,7 +73,7 @@ def main() -> None:
     timed(task, "fit_preprocessor", spent, "fit the preprocessing (training split)")
     timed(Preprocessor, "transform", spent, "encode the splits as tensors")
     timed(task, "new_network", spent, "build the network")
-    timed(Model, "save", spent, "save the model (weights, model.json)")
+    timed(Model, "save", spent, "save model.json (the weights come when the run ends)")
 
     class Stop(Exception):
         pass

@@ -15,6 +15,7 @@ from sklearn.utils import murmurhash3_32
 
 from kiln.errors import KilnError
 from kiln.features import build_feature
+from kiln.features import ngrams
 from kiln.features.ngrams import NgramTextFeature
 from kiln.features.text import TextConfig
 from kiln.supervised.config import PreprocessingConfig, load_supervised_config
@@ -185,3 +186,14 @@ def test_tfidf_weights_equal_scipys_row_broadcast(sublinear: bool) -> None:
     weighted = feature.weights(counts)
     assert np.array_equal(weighted.indptr, reference.indptr) and np.array_equal(weighted.indices, reference.indices)
     assert np.array_equal(weighted.data, reference.data)
+
+
+@pytest.mark.parametrize("max_ngrams", [3, 1024])
+def test_transform_in_chunks_of_rows_equals_one_chunk(monkeypatch, max_ngrams: int) -> None:
+    """transform weighs and writes CHUNK_ROWS rows at a time: chunks of 2 rows give the tensor one chunk gives."""
+    texts = pd.Series(["a good good film", "a bad film !", "good fun fun fun", "", None, "Bad plot, bad bad acting"] * 3)
+    feature = make(word=[1, 2], char=[2, 3], max_ngrams=max_ngrams)
+    feature.fit(texts)
+    whole = feature.transform(texts)
+    monkeypatch.setattr(ngrams, "CHUNK_ROWS", 2)
+    assert torch.equal(feature.transform(texts), whole)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kiln
 from kiln.data import read_table
 from kiln.errors import KilnError
-from kiln.features.tokenizers import TOKENIZERS, build_tokenizer, tokenizer_from_state
+from kiln.features.tokenizers import TOKENIZERS, Tokenizer, build_tokenizer, tokenizer_from_state
 
 KINDS = ["word", "char", "bpe", "wordpiece"]
 CORPUS = [
@@ -171,3 +175,21 @@ def test_bpe_text_feature_trains_saves_and_loads(data_dir, tmp_path):
     before = model.predict(frame.drop(columns=["label"]))
     after = kiln.load(tmp_path / "run").predict(frame.drop(columns=["label"]))
     pd.testing.assert_frame_equal(before, after)
+
+
+WORDY = st.lists(st.text(st.sampled_from(list("aAbBé É'!?.,- 0_\t\n") + ["\u00a0", "\x1c", "İ"]), max_size=30), max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=WORDY, lowercase=st.booleans(), size=st.integers(3, 12), length=st.integers(1, 8))
+def test_word_tokenizer_counts_and_ids_equal_tokenizing_text_by_text(texts, lowercase, size, length):
+    """The word tokenizer finds tokens once per distinct word (kiln.features.words): its counts (in first-seen
+    order, which breaks vocabulary ties) and padded ids equal tokenizing each text on its own."""
+    tokenizer = build_tokenizer("word", vocab_size=size, lowercase=lowercase)
+    expected = Counter(t for text in texts for t in tokenizer.split(tokenizer._prepare(text)))
+    assert list(tokenizer.count(texts).items()) == list(expected.items())
+    tokenizer.fit(texts)
+    assert tokenizer.vocab == build_tokenizer("word", vocab_size=size, lowercase=lowercase).fit_counts(expected).vocab
+    per_text = Tokenizer.encode_padded(tokenizer, texts, length)  # the base class: encode each text, cut, pad
+    assert np.array_equal(tokenizer.encode_padded(texts, length), per_text)
+    assert per_text.dtype == np.int64 and per_text.shape == (len(texts), length)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,14 +52,19 @@ class Preprocessor:
     def features(self) -> list[Feature]:
         return [*self.inputs, *self.outputs]
 
-    def fit(self, frame: pd.DataFrame) -> "Preprocessor":
+    def fit(self, frame: pd.DataFrame, later: Sequence[pd.DataFrame] = ()) -> "Preprocessor":
+        """Fit the features on the training split; `later`: the splits to be transformed next, in that order
+        (features may start on them meanwhile: Feature.prefetch)."""
         for feature in self.outputs:
             if feature.type in ("binary", "category"):
                 check_classes(sorted(label_strings(frame[feature.column]).dropna().unique()), feature.name,
                               f"the training split ({len(frame)} row{'s' if len(frame) != 1 else ''})")
-        for feature in self.features:
-            if not feature.fitted:  # a feature may arrive fitted (e.g. a pre-trained tokenizer)
-                feature.fit(self._values(feature, frame))
+        todo = [f for f in self.features if not f.fitted]  # a feature may arrive fitted (e.g. a pre-trained tokenizer)
+        if later:
+            for feature in todo:
+                feature.prefetch(self._values(feature, frame), [self._values(feature, f) for f in later])
+        for feature in todo:
+            feature.fit(self._values(feature, frame))
         return self
 
     def fit_stream(self, chunks: Iterable[pd.DataFrame]) -> "Preprocessor":

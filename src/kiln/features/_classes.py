@@ -11,20 +11,30 @@ import torch
 from kiln.errors import KilnError
 
 
-def label_strings(series: pd.Series) -> pd.Series:
-    """Canonical string form of labels, so 1, 1.0 and "1" are the same class."""
-    def canon(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value).strip()
+def _canon(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
-    return series.map(canon, na_action="ignore")
+
+def label_strings(series: pd.Series) -> pd.Series:
+    """Canonical string form of labels, so 1, 1.0 and "1" are the same class (missing labels stay missing).
+    Numbers, booleans and all-string columns are canonicalised once per distinct value; mixed columns (where
+    1 == 1.0 == True would fold distinct values together) one value at a time."""
+    if not (series.dtype.kind in "biuf" or pd.api.types.is_string_dtype(series)
+            and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+        return series.map(_canon, na_action="ignore")
+    codes, distinct = pd.factorize(series)
+    if not len(distinct):  # all missing: the column keeps its dtype
+        return series.map(_canon, na_action="ignore")
+    canonical = np.array([*map(_canon, distinct.tolist()), np.nan], dtype=object)  # code -1 (missing): the last
+    return pd.Series(canonical[codes], index=series.index, name=series.name)
 
 
 def encode_labels(series: pd.Series, classes: list[str], name: str) -> torch.Tensor:
     index = {c: i for i, c in enumerate(classes)}
     labels = label_strings(series)
-    unknown = sorted(set(labels.dropna()) - set(index))
+    unknown = sorted(set(labels.dropna().unique()) - set(index))
     if unknown:
         raise KilnError(f"output '{name}' has labels not seen in training: {unknown[:5]}; known: {classes[:10]}")
     return torch.tensor(labels.map(index).to_numpy(dtype="int64"))

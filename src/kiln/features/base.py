@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -56,6 +56,10 @@ class Feature:
     def clean(self, series: pd.Series) -> tuple[pd.Series, dict[str, int]]:
         """Coerce raw values; return the cleaned series and counts of what was changed."""
         return series, {}
+
+    def prefetch(self, train: pd.Series, later: Sequence[pd.Series]) -> None:
+        """Before `fit`: the training split and the splits to be transformed after it, for a feature that can
+        start on them meanwhile (the n-gram bag hashes some in a second process)."""
 
     def fit(self, series: pd.Series) -> None:
         """Learn state (scalers, vocabularies, label maps) from the training split."""

@@ -12,6 +12,8 @@ training row has, at most `max_ngrams`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -20,10 +22,15 @@ import torch
 from pydantic import Field, model_validator
 
 from kiln.config.section import Section
+from kiln.features import background
 from kiln.features.base import Feature, text_values
 
 _TOKEN = re.compile(r"(?u)\b\w+\b|[^\w\s]")  # words of any length and single punctuation marks (! ? :) count as tokens
 NgramSize = Annotated[int, Field(ge=1, le=10)]
+CHUNK_ROWS = 2048  # rows weighted and written at a time (transform)
+BACKGROUND_ROWS = 20_000  # rows in all splits from which a second core hashes some of them (NgramTextFeature.prefetch)
+HASHED_HERE = 0.25  # of the training split, the share this process hashes while the child hashes the rest (best of
+# 0, 1/4, 1/2 on sst2_ngram_cnn.yaml, where this process fits the word-id feature meanwhile; docs/benchmarks.md)
 
 
 class NgramConfig(Section):
@@ -42,6 +49,11 @@ class NgramConfig(Section):
         if not self.word and not self.char:
             raise ValueError("ngram needs word or char n-gram sizes (e.g. word: [1, 2])")
         return self
+
+
+def _key(series: pd.Series) -> np.ndarray:
+    """A fingerprint of a column's values (which texts a result belongs to)."""
+    return pd.util.hash_pandas_object(series, index=False).to_numpy()
 
 
 def _ranges(sizes: list[int]) -> list[tuple[int, int]]:
@@ -73,18 +85,54 @@ class NgramTextFeature(Feature):
     def counts(self, series: pd.Series, keep: bool = False) -> Any:
         """A (rows, buckets - 1) sparse matrix of n-gram counts. `keep`: hold it for the next call on the
         same texts (fit, then the training split's transform, hash the texts once)."""
-        key = pd.util.hash_pandas_object(series, index=False).to_numpy()
+        key = _key(series)
         kept = getattr(self, "_kept", None)
         if kept is not None and np.array_equal(kept[0], key):
             self._kept = None
             return kept[1]
-        from kiln.features.hashing import hashed_counts  # scipy.sparse loads when text is hashed
-
-        total = hashed_counts(self._texts(series), _TOKEN, _ranges(self.ngram.word), _ranges(self.ngram.char),
-                              self.ngram.buckets - 1, self.config.lowercase)
+        total = self._ahead(series, key)
+        if total is None:
+            total = self._hash(series)
         if keep:
             self._kept = (key, total)
         return total
+
+    def _hash(self, series: pd.Series) -> Any:
+        from kiln.features.hashing import hashed_counts  # scipy.sparse loads when text is hashed
+
+        return hashed_counts(self._texts(series), _TOKEN, _ranges(self.ngram.word), _ranges(self.ngram.char),
+                             self.ngram.buckets - 1, self.config.lowercase)
+
+    def _hash_arrays(self, series: pd.Series) -> tuple[np.ndarray, ...]:
+        counts = self._hash(series)
+        return counts.data, counts.indices, counts.indptr
+
+    # -- hashing ahead, in a forked child (kiln.features.background) ------------------------------
+    def prefetch(self, train: pd.Series, later: Sequence[pd.Series]) -> None:
+        """With BACKGROUND_ROWS rows or more and an idle core, a forked child hashes the training split but its
+        first HASHED_HERE, then the later splits, while this process fits the other features and hashes that
+        first part (a text's counts depend on its text alone: the same matrices)."""
+        if len(train) + sum(map(len, later)) < BACKGROUND_ROWS or not background.spare_core():
+            return
+        here = int(len(train) * HASHED_HERE)
+        self._queue = [(_key(train), here), *((_key(s), 0) for s in later)]  # each result: its texts, rows hashed here
+        self._background = background.Background([partial(self._hash_arrays, part) for part in [train.iloc[here:], *later]])
+
+    def _ahead(self, series: pd.Series, key: np.ndarray) -> Any:
+        """The counts of `series` when the child's next result is (the rest of) them, else None."""
+        queue = getattr(self, "_queue", [])
+        if not queue or not np.array_equal(queue[0][0], key):
+            return None
+        import scipy.sparse as sp
+
+        head = queue.pop(0)[1]
+        first = self._hash(series.iloc[:head]) if head else None
+        arrays = self._background.take()
+        shape = (len(series) - head, self.ngram.buckets - 1)
+        rest = sp.csr_matrix(arrays, shape=shape) if arrays is not None else self._hash(series.iloc[head:])
+        if not queue:
+            del self._queue, self._background
+        return rest if first is None else sp.vstack([first, rest], format="csr")
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, series: pd.Series) -> None:
@@ -145,21 +193,27 @@ class NgramTextFeature(Feature):
         return type(weighted)((squares, weighted.indices, weighted.indptr), shape=weighted.shape, copy=False)
 
     def transform(self, series: pd.Series) -> torch.Tensor:
-        weighted = self.weights(self.counts(series))
+        counts = self.counts(series)
         # torch's zeros, filled through a numpy view: numpy asks the kernel for huge pages on large arrays, and
         # faulting them in took 0.8 s for all SST-2 rows' (60,284, 2, 720) here against 0.2 s (docs/benchmarks.md)
-        tensor = torch.zeros((weighted.shape[0], 2, self.width), dtype=torch.float32)
+        tensor = torch.zeros((counts.shape[0], 2, self.width), dtype=torch.float32)
         out = tensor.numpy()
+        for start in range(0, counts.shape[0], CHUNK_ROWS):  # small temporaries: reused memory, not fresh pages
+            self._fill(out[start : start + CHUNK_ROWS], self.weights(counts[start : start + CHUNK_ROWS]))
+        return tensor
+
+    def _fill(self, out: np.ndarray, weighted: Any) -> None:
+        """Each row's first n-grams (bucket order: those past `width` are dropped) into `out` (rows, 2, width):
+        bucket ids + 1 (0 is padding) over their weights."""
         counts = np.diff(weighted.indptr)
         lengths = np.minimum(counts, self.width)
         ids, data = weighted.indices, weighted.data
-        if (lengths < counts).any():  # a row's n-grams past `width` (the highest buckets) are dropped
+        if (lengths < counts).any():
             keep = np.arange(len(ids)) - np.repeat(weighted.indptr[:-1], counts) < np.repeat(lengths, counts)
             ids, data = ids[keep], data[keep]
         filled = np.arange(self.width) < lengths[:, None]  # each row's first `length` slots, in row order
-        out[:, 0][filled] = ids + 1  # bucket 0 is padding
+        out[:, 0][filled] = ids + 1
         out[:, 1][filled] = data
-        return tensor
 
     # -- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

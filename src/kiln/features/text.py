@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -85,12 +84,7 @@ class TextFeature(Feature):
         return None
 
     def transform(self, series: pd.Series) -> torch.Tensor:
-        length = self.config.max_length
-        ids = np.full((len(series), length), self.tokenizer.pad_id, dtype="int64")
-        for row, row_ids in enumerate(self.tokenizer.encode_batch(self._texts(series))):
-            row_ids = row_ids[:length]
-            ids[row, : len(row_ids)] = row_ids
-        return torch.from_numpy(ids)
+        return torch.from_numpy(self.tokenizer.encode_padded(self._texts(series), self.config.max_length))
 
     def state(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer.state()}

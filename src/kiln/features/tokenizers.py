@@ -7,12 +7,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any, ClassVar
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from kiln.config import Section
 from kiln.errors import KilnError, did_you_mean
+from kiln.features.words import positions, split_words
 from kiln.registry import Registry
 
 PAD, UNK = "<pad>", "<unk>"
@@ -66,6 +69,14 @@ class Tokenizer:
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
+    def encode_padded(self, texts: list[str], length: int) -> np.ndarray:
+        """(texts, length) int64 ids: each text's first `length` tokens, then padding."""
+        ids = np.full((len(texts), length), self.pad_id, dtype=np.int64)
+        for row, row_ids in enumerate(self.encode_batch(texts)):
+            row_ids = row_ids[:length]
+            ids[row, : len(row_ids)] = row_ids
+        return ids
+
     def decode(self, ids: Iterable[int]) -> str:
         return self.join([self.vocab[i] for i in ids if i != self.pad_id])
 
@@ -90,9 +101,30 @@ class WordTokenizer(Tokenizer):
     """Words and punctuation marks."""
 
     kind = "word"
+    pattern: ClassVar[re.Pattern[str]] = _WORD  # never matches whitespace: see _tokens
 
     def split(self, text: str) -> list[str]:
-        return _WORD.findall(text)
+        return self.pattern.findall(text)
+
+    # A token never holds whitespace, so the texts' tokens are found once per distinct word (kiln.features.words).
+    def _tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        """The tokens of the texts in order (codes into the distinct tokens), the row of each, the distinct
+        tokens in order of first appearance, and the number of texts."""
+        words = split_words(list(map(self._prepare, texts)))
+        return (*words.tokens(self.pattern), words.texts)
+
+    def count(self, texts: Iterable[str]) -> Counter[str]:
+        codes, _, distinct, _ = self._tokens(list(texts))
+        return Counter(dict(zip(distinct, np.bincount(codes, minlength=len(distinct)).tolist())))
+
+    def encode_padded(self, texts: list[str], length: int) -> np.ndarray:
+        codes, rows, distinct, count = self._tokens(texts)
+        where = positions(rows, count)
+        keep = where < length
+        ids = np.fromiter(map(self._index.get, distinct, repeat(self.unk_id)), dtype=np.int64, count=len(distinct))
+        padded = np.full((count, length), self.pad_id, dtype=np.int64)
+        padded[rows[keep], where[keep]] = ids[codes[keep]]
+        return padded
 
 
 @TOKENIZERS.register("char")

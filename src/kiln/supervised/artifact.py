@@ -90,11 +90,13 @@ class Model(TrainedModel):
         result = {f.name: f.metrics(logits[f.name], data.targets[f.name]) for f in self.preprocessor.outputs}
         return next(iter(result.values())) if len(result) == 1 else result
 
-    def save(self, path: str | Path) -> Path:
-        """Write `weights.safetensors` and `model.json` (config + preprocessing state) to a directory."""
+    def save(self, path: str | Path, weights: bool = True) -> Path:
+        """Write `weights.safetensors` (unless `weights` is False) and `model.json` (config + preprocessing
+        state) to a directory."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_tensors(path / WEIGHTS, {k: v.cpu() for k, v in self.net.state_dict().items()})
+        if weights:
+            save_tensors(path / WEIGHTS, {k: v.cpu() for k, v in self.net.state_dict().items()})
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": TASK,

@@ -239,9 +239,11 @@ def load_splits(config: SupervisedConfig, data: DataArg = None) -> tuple[dict[st
     return frames, reports
 
 
-def fit_preprocessor(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+def fit_preprocessor(config: SupervisedConfig, train: pd.DataFrame | StreamingTable,
+                     later: Sequence[pd.DataFrame] = ()) -> tuple[Preprocessor, Any]:
     """Preprocessing fitted on the training split (a frame, or streamed in one pass), and the
-    pre-trained encoder weights when `model.pretrained` names a run."""
+    pre-trained encoder weights when `model.pretrained` names a run. `later`: the splits to be transformed
+    next, in that order (Preprocessor.fit)."""
     pre = Preprocessor(config)
     source = attach_tokenizer(config, pre)
     if isinstance(train, StreamingTable):
@@ -249,7 +251,7 @@ def fit_preprocessor(config: SupervisedConfig, train: pd.DataFrame | StreamingTa
 
         pre.streamed = fit_streaming(pre, train)  # type: ignore[attr-defined]  # (rows, reference sample)
     else:
-        pre.fit(train)
+        pre.fit(train, later)
     return pre, source
 
 
@@ -261,10 +263,16 @@ def new_network(config: SupervisedConfig, pre: Preprocessor, source: Any = None)
     return net
 
 
-def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable) -> tuple[Preprocessor, Any]:
+def fresh(config: SupervisedConfig, train: pd.DataFrame | StreamingTable,
+          later: Sequence[pd.DataFrame] = ()) -> tuple[Preprocessor, Any]:
     """Preprocessing fitted on the training split and a new network (from pre-trained weights if named)."""
-    pre, source = fit_preprocessor(config, train)
+    pre, source = fit_preprocessor(config, train, later)
     return pre, new_network(config, pre, source)
+
+
+def later_splits(frames: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
+    """The splits transformed after fitting, in order (none in a data-parallel worker: its cores are taken)."""
+    return [] if in_worker() else [frame for name, frame in frames.items() if name != "train"]
 
 
 def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
@@ -275,7 +283,7 @@ def prepare_data(config: Any, data: DataArg = None) -> PreparedData:
     if data is None:
         stream_if_large(config)
     frames, report = load_splits(config, data)
-    pre, source = fit_preprocessor(config, frames["train"])
+    pre, source = fit_preprocessor(config, frames["train"], later_splits(frames))
     tensors = {name: pre.transform(frame, where=f"{name} split") for name, frame in frames.items()}
     return PreparedData(data_key(config), frames, report, pre, tensors, source)
 
@@ -353,7 +361,7 @@ def train(
             pre = Preprocessor(config).load_state(saved["preprocessing"])
             net = build_network(config.model, pre.inputs, pre.outputs)
         else:
-            pre, net = fresh(config, table if streaming else frames["train"])
+            pre, net = fresh(config, table) if streaming else fresh(config, frames["train"], later_splits(frames))
     if streaming:  # preprocessing fitted in one pass; epochs, validation and test read the files again
         from kiln.supervised.streaming import StreamTask, fit_streaming, split_metrics
 
@@ -367,7 +375,8 @@ def train(
     if main:  # data-parallel workers other than rank 0 write nothing
         run.create()
         if saved is None:
-            model.save(run.model_dir)  # preprocessing state is fixed from here on (resume reuses it)
+            # the preprocessing state is fixed from here on (a resume reads it); the weights come when the run ends
+            model.save(run.model_dir, weights=False)
     frozen = None if streaming else cache_frozen(config, net, tensors, device, run.dir / CACHE_DIR if main else None,
                                                    prepared.pooled if prepared is not None else None)
     if not streaming:
