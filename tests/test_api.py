@@ -99,3 +99,16 @@ def test_multi_output_model(tabular_config, tmp_path):
     model = kiln.train(cfg, output=tmp_path / "run")
     assert set(model.metrics["test"]) == {"y", "x"}
     assert "r2" in model.metrics["test"]["x"] and "accuracy" in model.metrics["test"]["y"]
+
+
+def test_first_api_import_pauses_the_collector_then_freezes_and_reenables_it():
+    """kiln.train's first touch imports torch, pandas and kiln with gc paused; afterwards gc runs again and
+    the imported objects sit in the permanent generation (a fresh interpreter: this one imported kiln already)."""
+    import subprocess
+    import sys
+
+    code = ("import gc, sys, kiln; assert 'torch' not in sys.modules; before = gc.get_freeze_count(); kiln.train; "
+            "assert 'torch' in sys.modules and gc.isenabled() and gc.get_freeze_count() > before + 100_000, "
+            "gc.get_freeze_count(); gc.disable(); kiln.load; assert not gc.isenabled()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

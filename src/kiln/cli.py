@@ -52,9 +52,9 @@ def pretrain_cmd(
 ) -> None:
     """Self-supervised pre-training on unlabelled text; a classification config reuses the result
     with `model.pretrained: RUN_DIR`."""
-    from kiln.api import pretrain
+    import kiln
 
-    _print_run(pretrain(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet))
+    _print_run(kiln.pretrain(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet))
 
 
 def _print_run(model: "kiln.Model") -> None:  # noqa: F821
@@ -179,9 +179,9 @@ def tune_cmd(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a config value: KEY=VALUE, e.g. tune.trials=10")] = None,
 ) -> None:
     """Search hyperparameters: trials table, best.yaml, the best trial's model (best/) and report.html in --output."""
-    from kiln.api import tune
+    import kiln
 
-    result = tune(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet)
+    result = kiln.tune(_with_overrides(config, set_), output=output, resume=resume, progress=not quiet)
     if quiet:
         s = result.summary
         out.print(f"best: trial {s['best_trial']}, {s['metric']} {s['best_value']:.4g}; {result.directory}", highlight=False)
