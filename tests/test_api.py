@@ -112,3 +112,16 @@ def test_first_api_import_pauses_the_collector_then_freezes_and_reenables_it():
             "gc.get_freeze_count(); gc.disable(); kiln.load; assert not gc.isenabled()")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_package_names_stay_the_api_functions_after_the_import():
+    """`kiln.pretrain` is the function even though importing the API imports the kiln.pretrain subpackage."""
+    import subprocess
+    import sys
+
+    for first in ("import kiln; kiln.train", "import kiln.api"):
+        code = (f"{first}; import kiln.pretrain.task; "
+                "assert callable(kiln.pretrain) and kiln.pretrain.__module__ == 'kiln.api', kiln.pretrain; "
+                "from kiln.pretrain import task; assert task.__name__ == 'kiln.pretrain.task'")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (first, done.stderr[-2000:])

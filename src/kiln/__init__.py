@@ -30,13 +30,14 @@ def _import(module: str) -> Any:
     import importlib
     import sys
 
-    if module in sys.modules:
-        return sys.modules[module]
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return importlib.import_module(module)
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            loaded = importlib.import_module(module)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+    return loaded

@@ -106,3 +106,8 @@ def tune(config: Any, output: str | Path | None = None, resume: bool = False, pr
     from kiln.tuning import tune as run_search
 
     return run_search(config, output=output, resume=resume, progress=progress)
+
+
+# Importing the kiln.pretrain subpackage above made `kiln.pretrain` that module; the package's name is this
+# function (kiln/__init__.py lists it), whichever way the API was imported.
+kiln.pretrain = pretrain  # type: ignore[attr-defined]
