@@ -67,8 +67,9 @@ def main() -> None:
         print(f"| {mode} | {statistics.median(r['wall_s'] for r in found):.2f} ({walls}) | "
               f"{statistics.median(r['cpu_s'] for r in found):.2f} | {loads} |")
     out_path = Path(__file__).parent / "results" / "background_hashing.json"
-    out_path.parent.mkdir(exist_ok=True)
-    out_path.write_text(json.dumps({"config": args.config, "runs": runs}, indent=1) + "\n")
+    from kiln.io import write_json
+
+    write_json(out_path, {"config": args.config, "runs": runs})
     print(f"wrote {out_path}")
 
 

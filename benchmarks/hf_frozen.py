@@ -18,7 +18,6 @@ load average (`uptime`) before and after each arm. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -126,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     base = next((r for r in rows if r["arm"] == "cached"), rows[0])
     for r in rows:
         r["wall_vs_cached"] = round(r["wall_s"] / base["wall_s"], 2)
-        r["epoch_vs_cached"] = round(r["epoch_s"] / base["epoch_s"], 1)
+        r["epoch_vs_cached"] = round(r["epoch_s"] / base["epoch_s"], 1) if base["epoch_s"] else None  # a tiny sample's cached epoch can round to 0
     print(f"{'arm':<12} {'encode s':>8} {'epoch s':>8} {'x cached':>8} {f'train {args.epochs} epochs s':>18} {'x cached':>8} "
           f"{'dev acc (random ckpt)':>21}  load average (before, after)")
     for r in rows:
         encode = f"{r['encode_s']:.1f}" if r["encode_s"] is not None else "-"
-        print(f"{r['arm']:<12} {encode:>8} {r['epoch_s']:>8.2f} {r['epoch_vs_cached']:>8} {r['wall_s']:>18.1f} "
+        print(f"{r['arm']:<12} {encode:>8} {r['epoch_s']:>8.2f} {str(r['epoch_vs_cached'] or '-'):>8} {r['wall_s']:>18.1f} "
               f"{r['wall_vs_cached']:>8} {r['dev_accuracy']:>21.4f}  {r['load_average'][0]}, {r['load_average'][1]}")
     meta = {"command": "python benchmarks/hf_frozen.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(), "threads": 1,
@@ -141,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                      "max_length": 64},
             "epochs": args.epochs, "note": "random checkpoint: accuracies are meaningless, compare times only",
             "runs": rows}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(meta, indent=2) + "\n")
+    from kiln.io import write_json
+
+    write_json(args.output, meta)
     print(f"results written to {args.output}")
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from kiln.config import raw_config
+from kiln.io import write_json
 from kiln.supervised.task import prepare_data
 
 
@@ -44,8 +45,7 @@ def main() -> None:
         for what, value in found.items():
             print(f"| | {what} | {value} |")
     out = Path(__file__).parent / "results" / "preprocessing_digest.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    write_json(out, results)
     print(f"wrote {out}")
 
 

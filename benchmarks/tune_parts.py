@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib
-import json
 import sys
 import tempfile
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune import MEDIAN, ROOT, config, load_average  # noqa: E402
+
+from kiln.io import write_json
 
 PARTS = {  # label → "module:attribute" where the callers look it up (a name imported elsewhere is listed again)
     "data preparation (once a search)": ["kiln.tuning.search:_prepare_data"],
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<44}  {cells[0]:>17}  {cells[1]:>19}")
     meta = {"command": "python benchmarks/tune_parts.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "seed": args.seed, "repeats": args.repeats, "trials": args.trials, "epochs": args.epochs, "load_average": [load_before, load_average()], **results}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(args.output, meta)
     print(f"load average {load_before} → {load_average()}; results written to {args.output}")
     return 0
 
