@@ -85,6 +85,9 @@ def model_dir(path: str | Path) -> Path:
 def read_meta(path: str | Path, field: str = "model directory") -> tuple[Path, dict[str, Any]]:
     """(model directory, its model.json); one-line errors for a missing, unreadable or invalid one."""
     folder = model_dir(path)
+    if (folder / META).is_file() and not (folder / WEIGHTS).is_file() and (folder.parent / "config.yaml").is_file():
+        raise KilnError(f"{field}: {path} has no trained weights yet: its training run did not finish (a run writes them "
+                        f"when it ends); continue it with `kiln train CONFIG --resume {folder.parent}`")
     if not (folder / META).is_file() or not (folder / WEIGHTS).is_file():
         raise KilnError(f"{field}: not a kiln model directory: {path} (expected {META} and {WEIGHTS}, or a run "
                         f"directory with model/)")
