@@ -104,7 +104,8 @@ def _run(jobs: Sequence[Callable[[], Arrays]], fd: int) -> None:
 
 
 def _write(out: BinaryIO, arrays: Arrays) -> None:
-    """One result: the header's length, the header, then each array's bytes."""
+    """One result: the header's length, the header, then each array's bytes. (Not numpy's .npy format:
+    np.lib.format.read_array seeks in a real file object, "Illegal seek" on a pipe; no pickle either.)"""
     header = json.dumps([(a.dtype.str, a.shape) for a in arrays]).encode()
     for part in (_SIZE.pack(len(header)) + header, *(_bytes(np.ascontiguousarray(a)) for a in arrays)):
         view = memoryview(part)
