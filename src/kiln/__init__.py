@@ -37,7 +37,11 @@ def _import(module: str) -> Any:
         try:
             loaded = importlib.import_module(module)
         finally:
-            gc.freeze()
+            runtime = sys.modules.get("kiln.runtime")  # loaded by every API module (not by kiln.errors)
+            if runtime is not None:
+                runtime.freeze_heap()  # and it knows, so training need not count the frozen objects
+            else:
+                gc.freeze()
             if enabled:
                 gc.enable()
     return loaded

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
+from kiln.runtime import freeze_heap as freeze_for_good
 from kiln.monitor.drift import drift_for_served
 from kiln.monitor.sampling import SampleStore
 from kiln.serve.auth import KeyStore
@@ -218,7 +219,7 @@ def freeze_heap() -> None:
     cyclic garbage collector's reach. Otherwise each full collection walks them all, a pause of 100 ms
     or more under request load, which shows up directly in tail latency."""
     gc.collect()
-    gc.freeze()
+    freeze_for_good()
 
 
 def set_drift_gauges(metrics: ServeMetrics, name: str, version: str, report: dict[str, Any]) -> None:

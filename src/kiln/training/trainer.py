@@ -7,10 +7,9 @@ format and exact resume."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from kiln.errors import KilnError
+from kiln.runtime import frozen_heap
 from kiln.training.callbacks import Callback, Monitor, as_callback, standard_callbacks
 from kiln.training.checkpoint import read_checkpoint, restore_rng, rng_state, save_checkpoint
 from kiln.training.distributed import all_sum, rank_and_world
@@ -28,21 +28,6 @@ from kiln.training.task import TrainingTask
 
 
 _NO_CONTEXT = contextlib.nullcontext()  # reusable: one object instead of one a micro-batch
-
-
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Python's collector skips the objects alive when training starts (modules, data frames, ...):
-    a full collection walks them all (~0.25 s with pandas, sklearn and torch loaded) and one could
-    land mid-epoch. Cyclic garbage made before training is freed after it."""
-    if gc.get_freeze_count():  # someone else froze the heap (e.g. a server): leave it to them
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class Trainer:
@@ -111,7 +96,7 @@ class Trainer:
         for callback in every:
             callback.on_train_begin(self)
         self.last_checkpoint = time.monotonic()
-        with TrainingProgress(task.unit, len(rounds), total, self.progress_mode) as progress, _frozen_heap():
+        with TrainingProgress(task.unit, len(rounds), total, self.progress_mode) as progress, frozen_heap():
             progress.start(self.step)
             while self.round < len(rounds) and not self.stopped:
                 row = self._round(task, self.round, rounds[self.round], progress)
