@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import one_line_error, run_cli
-from deploy_models import cached_model, frame_for, tabular_frame, train_tiny
+from deploy_models import FILLER, cached_model, frame_for, tabular_frame, train_tiny
 
 import kiln
 from kiln.deploy.explain import explain_rows
@@ -41,7 +41,7 @@ def test_noise_column_has_near_zero_permutation_importance(two_models: tuple[Pat
     assert abs(features["noise"]["mean"]) < 0.03 and abs(features["x2"]["mean"]) < 0.03
 
 
-@pytest.mark.parametrize("kind", ["mlp", "lstm", "transformer", "cnn", "textcnn"])
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "transformer", "cnn", "textcnn", "ngram", "ngram_learned"])
 def test_integrated_gradients_are_complete(kind: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     model = kiln.load(cached_model(kind, tmp_path_factory))
     steps = 200 if kind == "textcnn" else 50  # max over time switches windows along the path: more steps to converge
@@ -52,6 +52,15 @@ def test_integrated_gradients_are_complete(kind: str, tmp_path_factory: pytest.T
         assert all(len(r["tokens"]["sentence"]) >= 4 for r in rows)
     if kind == "cnn":
         assert len(rows[0]["saliency"]["image"]) == 8
+    if kind.startswith("ngram"):  # per n-gram, named: every word of the row, and the sentiment words outweigh the filler
+        frame = frame_for(kind).head(20)
+        scores = {"cue": 0.0, "filler": 0.0}
+        for row, sentence in zip(rows, frame["sentence"]):
+            named = dict(row["tokens"]["sentence"])
+            assert set(sentence.split()) <= set(named)
+            for word in sentence.split():
+                scores["filler" if word in FILLER else "cue"] += abs(named[word])
+        assert scores["cue"] > 3 * scores["filler"], scores
     if kind == "transformer":  # attention maps: one layer, tokens × tokens, each query's weights sum to 1
         tokens, maps = rows[0]["tokens"]["sentence"], rows[0]["attention"]["sentence"]
         assert len(maps) == 1 and len(maps[0]) == len(tokens) == len(maps[0][0])

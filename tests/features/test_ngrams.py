@@ -197,3 +197,26 @@ def test_transform_in_chunks_of_rows_equals_one_chunk(monkeypatch, max_ngrams: i
     whole = feature.transform(texts)
     monkeypatch.setattr(ngrams, "CHUNK_ROWS", 2)
     assert torch.equal(feature.transform(texts), whole)
+
+
+@pytest.mark.parametrize("ngram, column", [({"word": [1, 2], "char": [2, 3, 4, 5], "buckets": 4096}, "sms"),
+                                           ({"word": [1], "buckets": 1024, "weighting": "binary"}, "titanic"),
+                                           ({"word": [1, 3], "char": [3, 5], "buckets": 64}, "sms")])
+def test_slot_names_name_exactly_the_slots_of_each_text(ngram: dict, column: str, data_dir) -> None:
+    """explain labels each slot of a row's tensor with the n-grams hashed there: the same slots, on real texts
+    (the small table makes n-grams share slots, joined by ' | ')."""
+    if column == "sms":
+        texts = pd.read_csv(data_dir / "sms_spam" / "sms_spam.tsv", sep="\t").iloc[:300, -1]
+    else:
+        texts = pd.read_csv(data_dir / "titanic" / "train.csv")["Name"].iloc[:300]
+    feature = make(**ngram)
+    feature.fit(texts)
+    tensor = feature.transform(texts)
+    shared = 0
+    for row, text in enumerate(texts):
+        names = feature.slot_names(text)
+        assert set(names) == set(bag(tensor, row)), text
+        shared += sum(" | " in n for n in names.values())
+    assert shared > 0 or ngram["buckets"] > 64
+    assert make(word=[1, 2], buckets=1024).slot_names("Good film") == {bucket("good"): "good", bucket("film"): "film",
+                                                                       bucket("good film"): "good film"}

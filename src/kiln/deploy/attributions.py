@@ -2,7 +2,7 @@
 
 Each input is attributed where it enters the network as a vector: numeric, binary, image and audio
 (spectrogram) inputs at the input itself, category inputs at their one-hot/embedding encoding, text at the token embeddings
-(per token, summed over the embedding). Baselines: the training mean for numeric, binary and image
+(per token, summed over the embedding), an n-gram bag at its table rows (per n-gram slot). Baselines: the training mean for numeric, binary and image
 inputs, the most frequent category, and padding embeddings (zeros) for text, with each row's own
 length kept (text read by a Hugging Face encoder: each word replaced by [MASK], see hf_text_baselines); an audio baseline is the mean spectrogram under the row's own frame mask (row 0). The explained score is the logit of the predicted class (classification) or the
 prediction itself (regression). Completeness: the attributions of a row sum to score(row) −
@@ -21,6 +21,7 @@ from torch import nn
 from kiln.data.preprocessor import TensorData
 from kiln.errors import KilnError
 from kiln.hf.encoder import HFTextEncoder
+from kiln.models.ngram import NgramBagEncoder
 
 FLOAT_INPUTS = ("numeric", "binary", "image", "audio")
 
@@ -66,6 +67,8 @@ def attribution_layers(probed: ProbedNet, features: list[Any]) -> list[nn.Module
             layers.append(encoder)
         elif feature.type == "text" and isinstance(getattr(encoder, "embedding", None), nn.Embedding):
             layers.append(encoder.embedding)
+        elif feature.type == "text" and isinstance(encoder, NgramBagEncoder):
+            layers.append(encoder.table)  # (rows, width, dim): one row per n-gram slot, 0 at padding
         elif feature.type == "text" and isinstance(encoder, HFTextEncoder):
             layers.append(encoder.backbone.get_input_embeddings())  # word embeddings (before positions and LayerNorm)
         else:

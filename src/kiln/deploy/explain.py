@@ -73,16 +73,23 @@ def explain_rows(model: Any, frame: pd.DataFrame, reference: Any = None, steps: 
             attr = result["attributions"][feature.name][row]
             entry["features"][feature.name] = float(attr.sum())
             if feature.type == "text":
-                ids = data.inputs[feature.name][row]
-                per_token = attr.sum(-1)
-                entry["tokens"][feature.name] = [[feature.vocab[int(i)], float(s)] for i, s in zip(ids, per_token)
-                                                if int(i) != getattr(feature.tokenizer, "pad_id", 0)]
+                entry["tokens"][feature.name] = _token_scores(feature, data.inputs[feature.name][row], attr.sum(-1),
+                                                              frame[feature.config.source_column].iloc[row])
             elif feature.type == "image":
                 entry["saliency"][feature.name] = attr.abs().sum(0).tolist()
             elif feature.type == "audio":  # (bins, frames): the spectrogram rows below the frame mask, low bins at the bottom
                 entry["saliency"][feature.name] = attr.abs().sum(0)[1:].flip(0).tolist()
         explained.append(entry)
     return explained
+
+
+def _token_scores(feature: Any, ids: torch.Tensor, scores: torch.Tensor, text: Any) -> list[list[Any]]:
+    """[token, score] per token of a row (an n-gram bag: per n-gram slot, named by the n-grams hashed there)."""
+    if hasattr(feature, "slot_names"):  # in the text's order (ids are in bucket order); a slot cut by max_ngrams is left out
+        by_slot = {int(i): float(s) for i, s in zip(ids[0], scores) if int(i) != 0}
+        return [[name, by_slot[slot]] for slot, name in feature.slot_names(text).items() if slot in by_slot]
+    pad = getattr(feature.tokenizer, "pad_id", 0)
+    return [[feature.vocab[int(i)], float(s)] for i, s in zip(ids, scores) if int(i) != pad]
 
 
 def _class_name(output: Any, index: int) -> str | None:

@@ -215,6 +215,26 @@ class NgramTextFeature(Feature):
         out[:, 0][filled] = ids + 1
         out[:, 1][filled] = data
 
+    def slot_names(self, text: Any) -> dict[int, str]:
+        """The n-grams of one text by the id its tensor holds for them (bucket + 1; n-grams sharing a bucket
+        joined by ' | '): what explain labels each slot with. The n-grams of kiln.features.hashing, one text."""
+        from kiln.features.hashing import buckets
+
+        doc = self._texts(pd.Series([text]))[0]
+        doc = doc.lower() if self.config.lowercase else doc
+        tokens = _TOKEN.findall(doc)
+        grams = [" ".join(tokens[i : i + n]) for n in sorted(set(self.ngram.word)) for i in range(len(tokens) - n + 1)]
+        for word in doc.split():
+            padded = f" {word} "
+            for low, high in _ranges(self.ngram.char):
+                sizes = range(low, min(high, len(padded)) + 1)
+                grams += [padded[i : i + n] for n in sizes for i in range(len(padded) - n + 1)] if sizes else [padded]
+        names: dict[int, list[str]] = {}
+        for gram, bucket in zip(grams, buckets(grams, self.ngram.buckets - 1).tolist()):
+            if gram not in names.setdefault(bucket + 1, []):
+                names[bucket + 1].append(gram)
+        return {slot: " | ".join(n) for slot, n in names.items()}
+
     # -- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Width and document frequencies (tfidf: the buckets seen in training and their counts)."""

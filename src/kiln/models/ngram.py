@@ -20,7 +20,7 @@ class NgramBagEncoder(nn.Module):
 
     def __init__(self, buckets: int, dim: int, learned_weights: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        self.table = nn.Embedding(buckets, dim, padding_idx=0)  # not "embedding": explain's token view does not apply
+        self.table = nn.Embedding(buckets, dim, padding_idx=0)  # explain attributes its rows, named per n-gram
         nn.init.zeros_(self.table.weight)  # start as a linear model does, at zero: random rows let rare n-grams memorise rows
         self.scores = nn.Embedding(buckets, 1, padding_idx=0) if learned_weights else None
         if self.scores is not None:
