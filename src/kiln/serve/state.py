@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.runtime import freeze_heap as freeze_for_good
 from kiln.monitor.drift import drift_for_served
 from kiln.monitor.sampling import SampleStore
+from kiln.runtime import freeze_heap
 from kiln.serve.auth import KeyStore
 from kiln.serve.batcher import MicroBatcher
 from kiln.serve.generation import LM_INPUTS
@@ -135,7 +134,7 @@ class ServerState:
             self.tasks.append(asyncio.create_task(self._poll(), name="kiln-store-poll"))
         if self.sampler is not None and self.settings.drift_interval_s > 0:
             self.tasks.append(asyncio.create_task(self._drift_loop(), name="kiln-drift"))
-        freeze_heap()
+        freeze_heap(collect=True)
         self.ready = True
 
     async def shutdown(self) -> None:
@@ -171,7 +170,7 @@ class ServerState:
             except Exception as exc:  # noqa: BLE001 - keep serving the old version; versions are immutable: never retried
                 await self._load_failed(name, str(version), exc, current)
         if changed:
-            freeze_heap()
+            freeze_heap(collect=True)
         return changed
 
     async def _load_failed(self, name: str, version: str, exc: Exception, current: ServedModel | None) -> None:
@@ -212,14 +211,6 @@ class ServerState:
             if report is not None:
                 set_drift_gauges(self.metrics, served.name, served.version, report)
                 served.drift = drift_summary(report)
-
-
-def freeze_heap() -> None:
-    """Move everything loaded so far (torch, pandas, models: a few hundred thousand objects) out of the
-    cyclic garbage collector's reach. Otherwise each full collection walks them all, a pause of 100 ms
-    or more under request load, which shows up directly in tail latency."""
-    gc.collect()
-    freeze_for_good()
 
 
 def set_drift_gauges(metrics: ServeMetrics, name: str, version: str, report: dict[str, Any]) -> None:
